@@ -1,0 +1,1 @@
+//! Examples of pool: see the `[[example]]` entries.

@@ -1,0 +1,133 @@
+//! Parsing of the macros' arguments.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::{LitStr, Path, Token};
+
+mod kw {
+    syn::custom_keyword!(name);
+}
+
+/// Arguments of `#[pool_task]`.
+#[derive(Default)]
+pub(crate) struct TaskArgs {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) krate: Option<Path>,
+}
+
+/// Arguments of `#[pool_main]`.
+#[derive(Default)]
+pub(crate) struct MainArgs {
+    pub(crate) krate: Option<Path>,
+}
+
+/// The runtime crate's path: `crate = "..."` or `::pool_runtime`.
+pub(crate) fn runtime_path(krate: Option<&Path>) -> Path {
+    krate.cloned().unwrap_or_else(|| {
+        let mut path: Path = syn::parse_quote!(::pool_runtime);
+        for segment in &mut path.segments {
+            segment.ident.set_span(Span::call_site());
+        }
+        path
+    })
+}
+
+fn parse_crate_path(input: ParseStream<'_>) -> syn::Result<Path> {
+    let lit: LitStr = input.parse()?;
+    lit.parse::<Path>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            "expected a path to the pool runtime crate, for example `crate = \"::pool_runtime\"`",
+        )
+    })
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, span: Span, what: &str) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            span,
+            format!("`{what}` is set twice; remove one of them"),
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+// #[pool_task]
+// #[pool_task(name = "stable::name")]
+// #[pool_task(crate = "::my::pool_runtime")]
+// #[pool_task(name = "stable::name", crate = "::my::pool_runtime")]
+impl Parse for TaskArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = TaskArgs::default();
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            if lookahead.peek(kw::name) {
+                let key: kw::name = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let lit: LitStr = input.parse()?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new(lit.span(), "a task name must not be empty"));
+                }
+                set_once(&mut args.name, lit, key.span, "name")?;
+            } else if lookahead.peek(Token![crate]) {
+                let key: Token![crate] = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let path = parse_crate_path(input)?;
+                set_once(&mut args.krate, path, key.span, "crate")?;
+            } else {
+                return Err(lookahead.error());
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(args)
+    }
+}
+
+// #[pool_main]
+// #[pool_main(crate = "::my::pool_runtime")]
+impl Parse for MainArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = MainArgs::default();
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            if lookahead.peek(Token![crate]) {
+                let key: Token![crate] = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let path = parse_crate_path(input)?;
+                set_once(&mut args.krate, path, key.span, "crate")?;
+            } else {
+                return Err(lookahead.error());
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_args() {
+        let a: TaskArgs = syn::parse_str(r#"name = "x::y", crate = "::p""#).unwrap();
+        assert_eq!(a.name.unwrap().value(), "x::y");
+        assert!(a.krate.is_some());
+        let e = syn::parse_str::<TaskArgs>(r#"name = "a", name = "b""#).err().unwrap();
+        assert_eq!(e.to_string(), "`name` is set twice; remove one of them");
+        let e = syn::parse_str::<TaskArgs>("threads = 4").err().unwrap();
+        assert_eq!(e.to_string(), "expected `name` or `crate`");
+    }
+
+    #[test]
+    fn main_args() {
+        assert!(syn::parse_str::<MainArgs>("").unwrap().krate.is_none());
+        let e = syn::parse_str::<MainArgs>(r#"crate = "not a path!""#).err().unwrap();
+        assert!(e.to_string().starts_with("expected a path"));
+    }
+}

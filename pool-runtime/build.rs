@@ -1,0 +1,2 @@
+//! `links = "pool-runtime"` needs a build script; this one does nothing.
+fn main() {}

@@ -1,0 +1,594 @@
+//! The master's untyped core: jobs, dispatch to workers, routing of results, shutdown.
+//!
+//! A *job* is one `map`, `map_unordered` or `submit` call. Its inputs are cut into *chunks*
+//! (consecutive indices, one TASK frame each); each worker holds at most `prefetch` chunks in
+//! flight, and whoever answers is refilled first. Results are routed by job id, so several jobs
+//! can be open at once (a `submit` handle waited while a `map_unordered` is being read).
+//!
+//! The typed layer (`pool.rs`) owns the input iterators and decodes results; this module sees
+//! only bytes.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::error::{Error, TaskErrorKind};
+use crate::protocol::{self, Hello, Outcomes, ResultFrame, Status, Tag};
+use crate::registry::Registry;
+use crate::transport::MasterLink;
+use crate::transport::mpi::MAX_FRAME;
+
+/// A chunk stops growing once its frame is this large.
+const SOFT_FRAME_LIMIT: usize = 8 << 20;
+
+/// Chunks in flight per worker when the caller does not say.
+pub(crate) const DEFAULT_PREFETCH: usize = 2;
+
+/// Where a job's inputs come from: the typed layer encodes them on demand.
+pub(crate) trait Source {
+    /// Index of the next input.
+    fn next_index(&self) -> u64;
+    /// True once no more inputs will come.
+    fn exhausted(&self) -> bool;
+    /// Appends up to `max` encoded inputs to `frame` as items and returns how many. Stops at
+    /// the first input that fails to encode and returns it as `failed` (it is not in the frame).
+    fn fill(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Fill;
+}
+
+/// What [`Source::fill`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Fill {
+    pub(crate) count: u32,
+    pub(crate) failed: Option<(u64, String)>,
+}
+
+/// How to cut and pace one job's inputs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    pub(crate) chunksize: usize,
+    pub(crate) prefetch: usize,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            chunksize: 1,
+            prefetch: DEFAULT_PREFETCH,
+        }
+    }
+}
+
+/// One outcome handed to the typed layer.
+#[derive(Debug)]
+pub(crate) enum Raw<'a> {
+    Value(&'a [u8]),
+    Error(TaskErrorKind, &'a str),
+}
+
+/// Where and which item an outcome belongs to.
+#[derive(Debug)]
+pub(crate) struct Origin<'a> {
+    pub(crate) index: u64,
+    pub(crate) task: &'static str,
+    pub(crate) rank: usize,
+    pub(crate) host: &'a str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Chunk {
+    job: u32,
+    first: u64,
+    count: u32,
+}
+
+#[derive(Debug)]
+struct WorkerSlot {
+    rank: usize,
+    host: String,
+    in_flight: VecDeque<Chunk>,
+}
+
+/// Results of one job that arrived and wait to be read.
+#[derive(Debug)]
+enum Ready {
+    Frame {
+        worker: usize,
+        next_index: u64,
+        outcomes: Outcomes,
+        frame: Vec<u8>,
+    },
+    /// Every item of a chunk failed the same way (malformed reply, input that did not encode).
+    Failed {
+        /// `None` when the item never left the master.
+        worker: Option<usize>,
+        next_index: u64,
+        left: u32,
+        kind: TaskErrorKind,
+        message: String,
+    },
+}
+
+#[derive(Debug)]
+struct Job {
+    task: &'static str,
+    task_id: u64,
+    /// Items sent or queued whose outcome has not been read yet.
+    outstanding: u64,
+    ready: VecDeque<Ready>,
+    /// Nobody will read the results: drop them as they arrive.
+    abandoned: bool,
+}
+
+/// A frame waiting for a free worker slot (from `submit`).
+#[derive(Debug)]
+struct Queued {
+    chunk: Chunk,
+    frame: Vec<u8>,
+}
+
+pub(crate) struct Engine {
+    link: Box<dyn MasterLink>,
+    workers: Vec<WorkerSlot>,
+    jobs: HashMap<u32, Job>,
+    next_job: u32,
+    queued: VecDeque<Queued>,
+    spare: Vec<Vec<u8>>,
+    /// Worker to look at first when dispatching, so work spreads evenly.
+    cursor: usize,
+    in_flight: usize,
+}
+
+impl Engine {
+    pub(crate) fn new(link: Box<dyn MasterLink>) -> Engine {
+        let workers = (0..link.workers())
+            .map(|w| WorkerSlot {
+                rank: link.rank_of(w),
+                host: String::new(),
+                in_flight: VecDeque::new(),
+            })
+            .collect();
+        Engine {
+            link,
+            workers,
+            jobs: HashMap::new(),
+            next_job: 0,
+            queued: VecDeque::new(),
+            spare: Vec::new(),
+            cursor: 0,
+            in_flight: 0,
+        }
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Waits for every worker's HELLO and checks that all ranks run the same tasks.
+    pub(crate) fn handshake(&mut self) -> Result<(), Error> {
+        let registry = Registry::global();
+        let mut first_error = None;
+        if !registry.duplicates().is_empty() {
+            first_error = Some(Error::DuplicateTasks(registry.duplicates().to_vec()));
+        }
+        let mut greeted = vec![false; self.workers.len()];
+        let mut left = self.workers.len();
+        while left > 0 {
+            let incoming = self.link.recv();
+            let w = incoming.worker;
+            let rank = self.link.rank_of(w);
+            let result = if Tag::from_raw(incoming.tag) != Some(Tag::Hello) || greeted[w] {
+                Err(Error::Protocol {
+                    rank,
+                    message: format!(
+                        "expected one HELLO frame at start-up, got tag {} ({} bytes)",
+                        incoming.tag,
+                        incoming.bytes.len()
+                    ),
+                })
+            } else {
+                greeted[w] = true;
+                left -= 1;
+                Hello::decode(&incoming.bytes)
+                    .map_err(|e| Error::Protocol {
+                        rank,
+                        message: e.to_string(),
+                    })
+                    .and_then(|hello| self.check_hello(w, hello, registry))
+            };
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn check_hello(&mut self, w: usize, hello: Hello, registry: &Registry) -> Result<(), Error> {
+        let slot = &mut self.workers[w];
+        slot.host = hello.host;
+        if hello.fingerprint == registry.fingerprint() {
+            return Ok(());
+        }
+        let theirs: Vec<&str> = hello.tasks.iter().map(String::as_str).collect();
+        let lacks: Vec<&str> = registry
+            .names()
+            .iter()
+            .copied()
+            .filter(|n| !theirs.contains(n))
+            .collect();
+        let extra: Vec<&str> = theirs
+            .iter()
+            .copied()
+            .filter(|n| !registry.names().contains(n))
+            .collect();
+        let mut detail = Vec::new();
+        if !lacks.is_empty() {
+            detail.push(format!("it lacks {}", lacks.join(", ")));
+        }
+        if !extra.is_empty() {
+            detail.push(format!("it has {} that the master lacks", extra.join(", ")));
+        }
+        if detail.is_empty() {
+            detail.push("same names, different registry fingerprint".to_owned());
+        }
+        Err(Error::RegistryMismatch {
+            rank: slot.rank,
+            host: slot.host.clone(),
+            detail: detail.join("; "),
+        })
+    }
+
+    /// Opens a job for `task`; its results are read with [`Engine::next_outcome`].
+    pub(crate) fn open_job(&mut self, task: &'static str, task_id: u64) -> u32 {
+        let id = self.next_job;
+        self.next_job = self.next_job.wrapping_add(1);
+        self.jobs.insert(
+            id,
+            Job {
+                task,
+                task_id,
+                outstanding: 0,
+                ready: VecDeque::new(),
+                abandoned: false,
+            },
+        );
+        id
+    }
+
+    /// Closes a job whose reader is gone; results still on their way are dropped on arrival.
+    pub(crate) fn close_job(&mut self, id: u32) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        for ready in job.ready.drain(..) {
+            if let Ready::Frame { frame, .. } = ready {
+                self.spare.push(frame);
+            }
+        }
+        // Items queued but never sent are simply forgotten; those in flight are dropped
+        // when they arrive.
+        self.queued.retain(|q| q.chunk.job != id);
+        job.outstanding = self
+            .workers
+            .iter()
+            .flat_map(|w| &w.in_flight)
+            .filter(|c| c.job == id)
+            .map(|c| u64::from(c.count))
+            .sum();
+        job.abandoned = true;
+        if job.outstanding == 0 {
+            self.jobs.remove(&id);
+        }
+    }
+
+    /// Items of the job not read yet (sent, queued, or arrived).
+    pub(crate) fn outstanding(&self, id: u32) -> u64 {
+        self.jobs.get(&id).map_or(0, |j| j.outstanding)
+    }
+
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare
+            .pop()
+            .or_else(|| self.link.recycle())
+            .unwrap_or_default()
+    }
+
+    /// Encodes one input as a single-item chunk and queues it for the next free worker.
+    pub(crate) fn submit(&mut self, id: u32, source: &mut dyn Source) {
+        if let Some((chunk, frame)) = self.build_chunk(id, source, 1) {
+            self.queued.push_back(Queued { chunk, frame });
+        }
+    }
+
+    /// Cuts the next chunk of `source` for job `id`. Inputs that fail to encode become failed
+    /// outcomes of the job right away.
+    fn build_chunk(
+        &mut self,
+        id: u32,
+        source: &mut dyn Source,
+        chunksize: usize,
+    ) -> Option<(Chunk, Vec<u8>)> {
+        let task_id = self.jobs.get(&id)?.task_id;
+        let mut frame = self.buffer();
+        loop {
+            if source.exhausted() {
+                self.spare.push(frame);
+                return None;
+            }
+            let first = source.next_index();
+            protocol::begin_task_frame(&mut frame, id, task_id, first);
+            let fill = source.fill(&mut frame, chunksize.max(1), SOFT_FRAME_LIMIT);
+            let job = self.jobs.get_mut(&id)?;
+            let any_failed = fill.failed.is_some();
+            if let Some((index, message)) = fill.failed {
+                job.outstanding += 1;
+                job.ready.push_back(Ready::Failed {
+                    worker: None,
+                    next_index: index,
+                    left: 1,
+                    kind: TaskErrorKind::BadInput,
+                    message,
+                });
+            }
+            if fill.count > 0 {
+                if frame.len() > MAX_FRAME {
+                    job.outstanding += u64::from(fill.count);
+                    job.ready.push_back(Ready::Failed {
+                        worker: None,
+                        next_index: first,
+                        left: fill.count,
+                        kind: TaskErrorKind::BadInput,
+                        message: format!(
+                            "the arguments encode to {} bytes, more than one MPI message can \
+                             carry (2 GiB); pass less data per task",
+                            frame.len()
+                        ),
+                    });
+                    frame = Vec::new();
+                    continue;
+                }
+                protocol::finish_task_frame(&mut frame, fill.count);
+                job.outstanding += u64::from(fill.count);
+                let chunk = Chunk {
+                    job: id,
+                    first,
+                    count: fill.count,
+                };
+                return Some((chunk, frame));
+            }
+            if any_failed {
+                // The failure is ready to be read; the next call goes on after it.
+                self.spare.push(frame);
+                return None;
+            }
+        }
+    }
+
+    fn send_chunk(&mut self, w: usize, chunk: Chunk, frame: Vec<u8>) {
+        self.workers[w].in_flight.push_back(chunk);
+        self.in_flight += 1;
+        self.link.send(w, Tag::Task, frame);
+    }
+
+    /// Fills free worker slots: queued single tasks first, then chunks of `source`.
+    pub(crate) fn dispatch(&mut self, mut source: Option<(u32, &mut dyn Source)>, pace: Pace) {
+        let n = self.workers.len();
+        loop {
+            let mut sent = false;
+            for k in 0..n {
+                let w = (self.cursor + k) % n;
+                if self.workers[w].in_flight.len() >= pace.prefetch.max(1) {
+                    continue;
+                }
+                if let Some(q) = self.queued.pop_front() {
+                    self.send_chunk(w, q.chunk, q.frame);
+                    sent = true;
+                } else if let Some((id, src)) = source.as_mut() {
+                    if let Some((chunk, frame)) = self.build_chunk(*id, *src, pace.chunksize) {
+                        self.send_chunk(w, chunk, frame);
+                        sent = true;
+                    }
+                }
+            }
+            if !sent {
+                break;
+            }
+        }
+        self.cursor = (self.cursor + 1) % n.max(1);
+    }
+
+    /// Handles every frame that has already arrived, without waiting.
+    pub(crate) fn receive_available(&mut self) {
+        while let Some(incoming) = self.link.try_recv() {
+            self.handle(incoming.worker, incoming.tag, incoming.bytes);
+        }
+    }
+
+    /// Waits for one frame and handles it.
+    ///
+    /// # Panics
+    ///
+    /// If nothing is in flight: waiting then would hang forever, a bug in the caller.
+    pub(crate) fn receive_one(&mut self) {
+        assert!(
+            self.in_flight > 0,
+            "pool internal error: waiting for results with no task in flight"
+        );
+        let incoming = self.link.recv();
+        self.handle(incoming.worker, incoming.tag, incoming.bytes);
+    }
+
+    fn handle(&mut self, w: usize, tag: i32, bytes: Vec<u8>) {
+        let rank = self.link.rank_of(w);
+        if Tag::from_raw(tag) != Some(Tag::Result) {
+            eprintln!(
+                "pool: ignoring an unexpected frame from rank {rank} (tag {tag}, {} bytes)",
+                bytes.len()
+            );
+            return;
+        }
+        let Some(chunk) = self.workers.get_mut(w).and_then(|s| s.in_flight.pop_front()) else {
+            eprintln!("pool: ignoring a RESULT frame from rank {rank}, which holds no task");
+            return;
+        };
+        self.in_flight -= 1;
+        let ready = match ResultFrame::decode(&bytes) {
+            Ok(f)
+                if f.header.job == chunk.job
+                    && f.header.first == chunk.first
+                    && f.header.count == chunk.count =>
+            {
+                Ready::Frame {
+                    worker: w,
+                    next_index: chunk.first,
+                    outcomes: Outcomes::new(&f.header),
+                    frame: bytes,
+                }
+            }
+            Ok(f) => {
+                // The worker could not read the TASK frame and says why in a single outcome.
+                let mut outcomes = Outcomes::new(&f.header);
+                let message = match outcomes.next(&bytes) {
+                    Some((Status::Rejected, m)) if f.header.count == 1 => {
+                        String::from_utf8_lossy(m).into_owned()
+                    }
+                    _ => format!(
+                        "RESULT frame from rank {rank} is for job {} items {}+{}, but the oldest \
+                         chunk it holds is job {} items {}+{}",
+                        f.header.job,
+                        f.header.first,
+                        f.header.count,
+                        chunk.job,
+                        chunk.first,
+                        chunk.count
+                    ),
+                };
+                self.failed_chunk(w, chunk, TaskErrorKind::Rejected, message)
+            }
+            Err(e) => self.failed_chunk(
+                w,
+                chunk,
+                TaskErrorKind::BadOutput,
+                format!("malformed reply from rank {rank}: {e}"),
+            ),
+        };
+        let Some(job) = self.jobs.get_mut(&chunk.job) else {
+            return;
+        };
+        if job.abandoned {
+            job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
+            if job.outstanding == 0 {
+                self.jobs.remove(&chunk.job);
+            }
+            if let Ready::Frame { frame, .. } = ready {
+                self.spare.push(frame);
+            }
+        } else {
+            job.ready.push_back(ready);
+        }
+    }
+
+    fn failed_chunk(&self, w: usize, chunk: Chunk, kind: TaskErrorKind, message: String) -> Ready {
+        Ready::Failed {
+            worker: Some(w),
+            next_index: chunk.first,
+            left: chunk.count,
+            kind,
+            message,
+        }
+    }
+
+    /// Reads the next outcome of job `id` that has arrived, if any, through `read`.
+    pub(crate) fn next_outcome<R>(
+        &mut self,
+        id: u32,
+        read: impl FnOnce(Origin<'_>, Raw<'_>) -> R,
+    ) -> Option<R> {
+        let job = self.jobs.get_mut(&id)?;
+        let front = job.ready.front_mut()?;
+        let (result, finished) = match front {
+            Ready::Frame {
+                worker,
+                next_index,
+                outcomes,
+                frame,
+            } => {
+                let slot = &self.workers[*worker];
+                let origin = Origin {
+                    index: *next_index,
+                    task: job.task,
+                    rank: slot.rank,
+                    host: &slot.host,
+                };
+                *next_index += 1;
+                // The frame was validated on arrival, so an outcome is always there.
+                let raw = match outcomes.next(frame) {
+                    Some((Status::Ok, bytes)) => Raw::Value(bytes),
+                    Some((status, message)) => Raw::Error(
+                        kind_of(status),
+                        std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
+                    ),
+                    None => Raw::Error(TaskErrorKind::BadOutput, "missing outcome"),
+                };
+                (read(origin, raw), outcomes.remaining() == 0)
+            }
+            Ready::Failed {
+                worker,
+                next_index,
+                left,
+                kind,
+                message,
+            } => {
+                let (rank, host) = match worker {
+                    Some(w) => (self.workers[*w].rank, self.workers[*w].host.as_str()),
+                    None => (0, "the master"),
+                };
+                let origin = Origin {
+                    index: *next_index,
+                    task: job.task,
+                    rank,
+                    host,
+                };
+                *next_index += 1;
+                *left -= 1;
+                (read(origin, Raw::Error(*kind, message)), *left == 0)
+            }
+        };
+        job.outstanding -= 1;
+        if finished {
+            if let Some(Ready::Frame { frame, .. }) = job.ready.pop_front() {
+                self.spare.push(frame);
+            }
+        }
+        Some(result)
+    }
+
+    /// Stops every worker with exit status `code` and waits until each has said BYE, dropping
+    /// whatever results still arrive.
+    pub(crate) fn shutdown(&mut self, code: i32) {
+        for w in 0..self.workers.len() {
+            self.link.send(w, Tag::Stop, protocol::encode_stop(code));
+        }
+        let mut left = self.workers.len();
+        while left > 0 {
+            let incoming = self.link.recv();
+            match Tag::from_raw(incoming.tag) {
+                Some(Tag::Bye) => left -= 1,
+                Some(Tag::Result) => {}
+                _ => eprintln!(
+                    "pool: ignoring an unexpected frame from rank {} during shutdown (tag {})",
+                    self.link.rank_of(incoming.worker),
+                    incoming.tag
+                ),
+            }
+        }
+        self.link.close();
+    }
+}
+
+fn kind_of(status: Status) -> TaskErrorKind {
+    match status {
+        Status::Failed => TaskErrorKind::Failed,
+        Status::Panicked => TaskErrorKind::Panicked,
+        Status::BadInput => TaskErrorKind::BadInput,
+        Status::BadOutput | Status::Ok => TaskErrorKind::BadOutput,
+        Status::Rejected => TaskErrorKind::Rejected,
+    }
+}

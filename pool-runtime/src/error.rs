@@ -1,0 +1,155 @@
+//! Errors: [`Error`] for the pool as a whole, [`TaskError`] for one task.
+
+use std::fmt;
+
+/// A failure of the pool, as opposed to one task.
+///
+/// The `Display` texts are stable and tested.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A task failed; `map` returns the failure with the lowest index, after letting the tasks
+    /// already running finish.
+    #[error(transparent)]
+    Task(Box<TaskError>),
+    /// MPI was initialized before the pool started.
+    #[error("MPI is already initialized: start the pool once, through #[pool_main] or pool_runtime::run")]
+    AlreadyInitialized,
+    /// Several `#[pool_task]`s claim the same name.
+    #[error(
+        "duplicate pool task names: {}; give each task a unique name with #[pool_task(name = \"...\")]",
+        .0.join(", ")
+    )]
+    DuplicateTasks(Vec<String>),
+    /// A worker's task registry differs from the master's: the ranks are not running the same
+    /// program.
+    #[error(
+        "rank {rank} on {host} has different pool tasks than the master (rank 0): {detail}; \
+         run the same binary on every rank"
+    )]
+    RegistryMismatch {
+        /// The worker's rank.
+        rank: usize,
+        /// The worker's host.
+        host: String,
+        /// Which names one side has and the other lacks.
+        detail: String,
+    },
+    /// A rank sent something that does not follow the pool protocol.
+    #[error("protocol error from rank {rank}: {message}")]
+    Protocol {
+        /// The rank that sent the frame.
+        rank: usize,
+        /// What was wrong with it.
+        message: String,
+    },
+}
+
+impl From<TaskError> for Error {
+    fn from(e: TaskError) -> Self {
+        Error::Task(Box::new(e))
+    }
+}
+
+/// How a task failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskErrorKind {
+    /// The task returned `Err`.
+    Failed,
+    /// The task panicked.
+    Panicked,
+    /// The arguments could not be encoded on the master or decoded on the worker.
+    BadInput,
+    /// The result could not be encoded on the worker or decoded on the master.
+    BadOutput,
+    /// The worker refused the task: it does not know it, or the frame was malformed.
+    Rejected,
+}
+
+/// One task that produced no value: which item, where it ran, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskError {
+    /// Position of the item in the input sequence (0 for `submit`).
+    pub index: usize,
+    /// The task's name, `module::path::function`.
+    pub task: &'static str,
+    /// The MPI rank that ran it (0 when tasks run in-process).
+    pub rank: usize,
+    /// The host that ran it.
+    pub host: String,
+    /// How it failed.
+    pub kind: TaskErrorKind,
+    /// The error's text, the panic message with its location, or what went wrong in transit.
+    pub message: String,
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.kind {
+            TaskErrorKind::Failed => "failed",
+            TaskErrorKind::Panicked => "panicked",
+            TaskErrorKind::BadInput => "got unusable arguments",
+            TaskErrorKind::BadOutput => "gave an unusable result",
+            TaskErrorKind::Rejected => "was rejected",
+        };
+        write!(
+            f,
+            "task {} {how} on item {} (rank {} on {}): {}",
+            self.task, self.index, self.rank, self.host, self.message
+        )
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task_error() -> TaskError {
+        TaskError {
+            index: 17,
+            task: "app::analyze",
+            rank: 3,
+            host: "node12".into(),
+            kind: TaskErrorKind::Panicked,
+            message: "boom at src/main.rs:4:5".into(),
+        }
+    }
+
+    #[test]
+    fn texts_are_stable() {
+        assert_eq!(
+            task_error().to_string(),
+            "task app::analyze panicked on item 17 (rank 3 on node12): boom at src/main.rs:4:5"
+        );
+        assert_eq!(
+            Error::from(task_error()).to_string(),
+            "task app::analyze panicked on item 17 (rank 3 on node12): boom at src/main.rs:4:5"
+        );
+        assert_eq!(
+            Error::DuplicateTasks(vec!["a::f".into(), "b::g".into()]).to_string(),
+            "duplicate pool task names: a::f, b::g; give each task a unique name with \
+             #[pool_task(name = \"...\")]"
+        );
+        assert_eq!(
+            Error::RegistryMismatch {
+                rank: 2,
+                host: "n2".into(),
+                detail: "rank 2 lacks a::f".into()
+            }
+            .to_string(),
+            "rank 2 on n2 has different pool tasks than the master (rank 0): rank 2 lacks a::f; \
+             run the same binary on every rank"
+        );
+        assert_eq!(
+            Error::Protocol {
+                rank: 1,
+                message: "bad".into()
+            }
+            .to_string(),
+            "protocol error from rank 1: bad"
+        );
+    }
+}

@@ -1,0 +1,650 @@
+//! The wire protocol: tags, frame layouts, encode and decode.
+//!
+//! Pure functions over byte slices, so they can be unit-tested and fuzzed without MPI.
+//! Every decoder checks each declared length against the bytes that are really there and
+//! never allocates from a declared size.
+//!
+//! One frame is one MPI message on the pool's own communicator. All integers are little endian.
+//!
+//! ```text
+//! HELLO  worker -> master  u32 version, u64 fingerprint, u32 pid, str host, u32 n, n x str task
+//! TASK   master -> worker  u32 job, u64 task id, u64 first index, u32 count, count x item
+//!                          item = u32 len, len bytes (the encoded arguments)
+//! RESULT worker -> master  u32 job, u64 first index, u32 count, u64 busy ns, count x outcome
+//!                          outcome = u8 status, u32 len, len bytes (encoded value or message)
+//! STOP   master -> worker  i32 exit code
+//! BYE    worker -> master  (empty) the worker has finished and will exit
+//! str = u32 len, len bytes of UTF-8
+//! ```
+//!
+//! The task index never travels in the tag: tags are a small fixed set, so any number of tasks fits.
+
+use std::fmt;
+
+/// Bumped whenever a frame layout changes; checked in the start-up handshake.
+pub(crate) const VERSION: u32 = 1;
+
+/// The message tags of the pool protocol. All are far below the MPI minimum `MPI_TAG_UB` of 32,767.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum Tag {
+    Hello = 1,
+    Task = 2,
+    Result = 3,
+    Stop = 4,
+    Bye = 5,
+}
+
+impl Tag {
+    pub(crate) fn from_raw(raw: i32) -> Option<Tag> {
+        Some(match raw {
+            1 => Tag::Hello,
+            2 => Tag::Task,
+            3 => Tag::Result,
+            4 => Tag::Stop,
+            5 => Tag::Bye,
+            _ => return None,
+        })
+    }
+}
+
+/// A frame that does not follow the protocol. The text says what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProtocolError(pub(crate) String);
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn malformed(what: impl Into<String>) -> ProtocolError {
+    ProtocolError(what.into())
+}
+
+/// A bounds-checked little-endian reader over one frame.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    frame: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], frame: &'static str) -> Self {
+        Reader {
+            bytes,
+            pos: 0,
+            frame,
+        }
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ProtocolError> {
+        let rest = self.bytes.len() - self.pos;
+        if n > rest {
+            return Err(malformed(format!(
+                "{} frame: {what} needs {n} bytes at offset {} but only {rest} remain",
+                self.frame, self.pos
+            )));
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ProtocolError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, ProtocolError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, ProtocolError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    fn i32(&mut self, what: &str) -> Result<i32, ProtocolError> {
+        Ok(i32::from_le_bytes(self.array(what)?))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64, ProtocolError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn bytes(&mut self, what: &str) -> Result<&'a [u8], ProtocolError> {
+        let len = self.u32(what)? as usize;
+        self.take(len, what)
+    }
+
+    fn str(&mut self, what: &str) -> Result<&'a str, ProtocolError> {
+        let bytes = self.bytes(what)?;
+        std::str::from_utf8(bytes)
+            .map_err(|_| malformed(format!("{} frame: {what} is not UTF-8", self.frame)))
+    }
+
+    fn finish(&self) -> Result<(), ProtocolError> {
+        let rest = self.bytes.len() - self.pos;
+        if rest == 0 {
+            Ok(())
+        } else {
+            Err(malformed(format!(
+                "{} frame: {rest} unexpected trailing bytes",
+                self.frame
+            )))
+        }
+    }
+}
+
+fn put_u32(buf: &mut Vec<u8>, v: u32) {
+    buf.extend_from_slice(&v.to_le_bytes());
+}
+fn put_u64(buf: &mut Vec<u8>, v: u64) {
+    buf.extend_from_slice(&v.to_le_bytes());
+}
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    put_u32(buf, len_u32(s.len()));
+    buf.extend_from_slice(s.as_bytes());
+}
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// The start-up report of one worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Hello {
+    pub(crate) version: u32,
+    pub(crate) fingerprint: u64,
+    pub(crate) pid: u32,
+    pub(crate) host: String,
+    pub(crate) tasks: Vec<String>,
+}
+
+impl Hello {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        put_u32(&mut buf, self.version);
+        put_u64(&mut buf, self.fingerprint);
+        put_u32(&mut buf, self.pid);
+        put_str(&mut buf, &self.host);
+        put_u32(&mut buf, len_u32(self.tasks.len()));
+        for task in &self.tasks {
+            put_str(&mut buf, task);
+        }
+        buf
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Hello, ProtocolError> {
+        let mut r = Reader::new(bytes, "HELLO");
+        let version = r.u32("version")?;
+        if version != VERSION {
+            return Err(malformed(format!(
+                "HELLO frame: protocol version {version}, this master speaks {VERSION} \
+                 (are all ranks running the same binary?)"
+            )));
+        }
+        let fingerprint = r.u64("fingerprint")?;
+        let pid = r.u32("pid")?;
+        let host = r.str("host name")?.to_owned();
+        let n = r.u32("task count")?;
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            // Each name is read from bytes that exist, so a huge `n` cannot allocate much.
+            tasks.push(r.str("task name")?.to_owned());
+        }
+        r.finish()?;
+        Ok(Hello {
+            version,
+            fingerprint,
+            pid,
+            host,
+            tasks,
+        })
+    }
+}
+
+/// Encodes a STOP frame carrying the exit status every rank will use.
+pub(crate) fn encode_stop(code: i32) -> Vec<u8> {
+    code.to_le_bytes().to_vec()
+}
+
+pub(crate) fn decode_stop(bytes: &[u8]) -> Result<i32, ProtocolError> {
+    let mut r = Reader::new(bytes, "STOP");
+    let code = r.i32("exit code")?;
+    r.finish()?;
+    Ok(code)
+}
+
+/// Header of a TASK frame: which job, which task function, which input indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskHeader {
+    pub(crate) job: u32,
+    pub(crate) task: u64,
+    pub(crate) first: u64,
+    pub(crate) count: u32,
+}
+
+const TASK_HEADER_LEN: usize = 4 + 8 + 8 + 4;
+const TASK_COUNT_AT: usize = TASK_HEADER_LEN - 4;
+
+/// Starts a TASK frame in `buf` (cleared first) with a count of zero; add items with
+/// [`push_item`] and set the count with [`finish_task_frame`].
+pub(crate) fn begin_task_frame(buf: &mut Vec<u8>, job: u32, task: u64, first: u64) {
+    buf.clear();
+    put_u32(buf, job);
+    put_u64(buf, task);
+    put_u64(buf, first);
+    put_u32(buf, 0);
+}
+
+pub(crate) fn finish_task_frame(buf: &mut [u8], count: u32) {
+    buf[TASK_COUNT_AT..TASK_COUNT_AT + 4].copy_from_slice(&count.to_le_bytes());
+}
+
+/// Appends one length-prefixed item to a frame; `write` appends the item's bytes.
+///
+/// On error the frame is left exactly as it was before the call.
+pub(crate) fn push_item<E>(
+    buf: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let start = buf.len();
+    put_u32(buf, 0);
+    if let Err(e) = write(buf) {
+        buf.truncate(start);
+        return Err(e);
+    }
+    let len = len_u32(buf.len() - start - 4);
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+/// A decoded TASK frame; `items` yields each item's bytes.
+#[derive(Debug)]
+pub(crate) struct TaskFrame<'a> {
+    pub(crate) header: TaskHeader,
+    items: &'a [u8],
+}
+
+impl<'a> TaskFrame<'a> {
+    /// Reads the header and checks that exactly `count` well-formed items follow.
+    pub(crate) fn decode(bytes: &'a [u8]) -> Result<TaskFrame<'a>, ProtocolError> {
+        let mut r = Reader::new(bytes, "TASK");
+        let header = TaskHeader {
+            job: r.u32("job id")?,
+            task: r.u64("task id")?,
+            first: r.u64("first index")?,
+            count: r.u32("item count")?,
+        };
+        let items = &bytes[r.pos..];
+        for _ in 0..header.count {
+            r.bytes("item")?;
+        }
+        r.finish()?;
+        Ok(TaskFrame { header, items })
+    }
+
+    /// The items' bytes, in order. Only valid after `decode` checked them.
+    pub(crate) fn items(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut r = Reader::new(self.items, "TASK");
+        (0..self.header.count).map(move |_| r.bytes("item").unwrap_or_default())
+    }
+}
+
+/// Reads just the header of a TASK frame, for replying to a frame whose items are broken.
+pub(crate) fn peek_task_header(bytes: &[u8]) -> Option<TaskHeader> {
+    let mut r = Reader::new(bytes, "TASK");
+    Some(TaskHeader {
+        job: r.u32("").ok()?,
+        task: r.u64("").ok()?,
+        first: r.u64("").ok()?,
+        count: r.u32("").ok()?,
+    })
+}
+
+/// How one item of a chunk ended, as carried in a RESULT frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Status {
+    /// The bytes are the encoded return value.
+    Ok = 0,
+    /// The task returned `Err`; the bytes are its message.
+    Failed = 1,
+    /// The task panicked; the bytes are the panic message.
+    Panicked = 2,
+    /// The worker could not decode the arguments.
+    BadInput = 3,
+    /// The worker could not encode the return value.
+    BadOutput = 4,
+    /// The worker does not know the task id, or the TASK frame was malformed.
+    Rejected = 5,
+}
+
+impl Status {
+    fn from_raw(raw: u8) -> Option<Status> {
+        Some(match raw {
+            0 => Status::Ok,
+            1 => Status::Failed,
+            2 => Status::Panicked,
+            3 => Status::BadInput,
+            4 => Status::BadOutput,
+            5 => Status::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// Header of a RESULT frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResultHeader {
+    pub(crate) job: u32,
+    pub(crate) first: u64,
+    pub(crate) count: u32,
+    /// Time the worker spent running the chunk's tasks, in nanoseconds.
+    pub(crate) busy_ns: u64,
+}
+
+const RESULT_COUNT_AT: usize = 4 + 8;
+const RESULT_BUSY_AT: usize = 4 + 8 + 4;
+pub(crate) const RESULT_HEADER_LEN: usize = 4 + 8 + 4 + 8;
+
+/// Starts a RESULT frame in `buf` (cleared first); add outcomes with [`push_outcome`].
+pub(crate) fn begin_result_frame(buf: &mut Vec<u8>, job: u32, first: u64) {
+    buf.clear();
+    put_u32(buf, job);
+    put_u64(buf, first);
+    put_u32(buf, 0);
+    put_u64(buf, 0);
+}
+
+pub(crate) fn finish_result_frame(buf: &mut [u8], count: u32, busy_ns: u64) {
+    buf[RESULT_COUNT_AT..RESULT_COUNT_AT + 4].copy_from_slice(&count.to_le_bytes());
+    buf[RESULT_BUSY_AT..RESULT_BUSY_AT + 8].copy_from_slice(&busy_ns.to_le_bytes());
+}
+
+/// Appends an outcome whose bytes `write` appends (an encoded value or a message).
+pub(crate) fn push_outcome<E>(
+    buf: &mut Vec<u8>,
+    status: Status,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let start = buf.len();
+    buf.push(status as u8);
+    push_item(buf, write).inspect_err(|_| buf.truncate(start))
+}
+
+/// Appends an outcome carrying a message.
+pub(crate) fn push_message(buf: &mut Vec<u8>, status: Status, message: &str) {
+    let _ = push_outcome::<()>(buf, status, |b| {
+        b.extend_from_slice(message.as_bytes());
+        Ok(())
+    });
+}
+
+/// A RESULT frame whose outcomes have all been checked.
+#[derive(Debug)]
+pub(crate) struct ResultFrame {
+    pub(crate) header: ResultHeader,
+}
+
+impl ResultFrame {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<ResultFrame, ProtocolError> {
+        let mut r = Reader::new(bytes, "RESULT");
+        let header = ResultHeader {
+            job: r.u32("job id")?,
+            first: r.u64("first index")?,
+            count: r.u32("item count")?,
+            busy_ns: r.u64("busy time")?,
+        };
+        for i in 0..header.count {
+            let raw = r.u8("status")?;
+            let status = Status::from_raw(raw).ok_or_else(|| {
+                malformed(format!("RESULT frame: item {i} has unknown status {raw}"))
+            })?;
+            let bytes = r.bytes("outcome")?;
+            if status != Status::Ok && std::str::from_utf8(bytes).is_err() {
+                return Err(malformed(format!(
+                    "RESULT frame: item {i} has a message that is not UTF-8"
+                )));
+            }
+        }
+        r.finish()?;
+        Ok(ResultFrame { header })
+    }
+}
+
+/// Walks the outcomes of a RESULT frame that [`ResultFrame::decode`] accepted.
+#[derive(Debug)]
+pub(crate) struct Outcomes {
+    pos: usize,
+    left: u32,
+}
+
+impl Outcomes {
+    pub(crate) fn new(header: &ResultHeader) -> Self {
+        Outcomes {
+            pos: RESULT_HEADER_LEN,
+            left: header.count,
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> u32 {
+        self.left
+    }
+
+    /// The next outcome of `frame`: its status and bytes (a message is valid UTF-8).
+    pub(crate) fn next<'f>(&mut self, frame: &'f [u8]) -> Option<(Status, &'f [u8])> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut r = Reader::new(frame, "RESULT");
+        r.pos = self.pos;
+        let status = Status::from_raw(r.u8("status").ok()?)?;
+        let bytes = r.bytes("outcome").ok()?;
+        self.pos = r.pos;
+        self.left -= 1;
+        Some((status, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task_frame(items: &[&[u8]]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        begin_task_frame(&mut buf, 7, 0xfeed, 40);
+        for item in items {
+            push_item::<()>(&mut buf, |b| {
+                b.extend_from_slice(item);
+                Ok(())
+            })
+            .unwrap();
+        }
+        finish_task_frame(&mut buf, items.len() as u32);
+        buf
+    }
+
+    #[test]
+    fn tags_are_small_and_round_trip() {
+        for tag in [Tag::Hello, Tag::Task, Tag::Result, Tag::Stop, Tag::Bye] {
+            assert_eq!(Tag::from_raw(tag as i32), Some(tag));
+            assert!((tag as i32) < 32_767);
+        }
+        assert_eq!(Tag::from_raw(0), None);
+        assert_eq!(Tag::from_raw(99), None);
+    }
+
+    #[test]
+    fn task_frame_round_trip() {
+        let buf = task_frame(&[b"abc", b"", b"xy"]);
+        let frame = TaskFrame::decode(&buf).unwrap();
+        assert_eq!(
+            frame.header,
+            TaskHeader {
+                job: 7,
+                task: 0xfeed,
+                first: 40,
+                count: 3
+            }
+        );
+        let items: Vec<&[u8]> = frame.items().collect();
+        assert_eq!(items, vec![&b"abc"[..], b"", b"xy"]);
+        assert_eq!(peek_task_header(&buf), Some(frame.header));
+    }
+
+    #[test]
+    fn failed_push_leaves_frame_unchanged() {
+        let mut buf = task_frame(&[b"abc"]);
+        let before = buf.clone();
+        let err = push_item(&mut buf, |b| {
+            b.extend_from_slice(b"partial");
+            Err("no")
+        });
+        assert_eq!(err, Err("no"));
+        assert_eq!(buf, before);
+    }
+
+    #[test]
+    fn task_frame_rejects_truncation_and_lies() {
+        let good = task_frame(&[b"abc", b"def"]);
+        for cut in 0..good.len() {
+            assert!(TaskFrame::decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        // A count larger than the items present.
+        let mut lying = good.clone();
+        finish_task_frame(&mut lying, 3);
+        let err = TaskFrame::decode(&lying).unwrap_err();
+        assert!(err.0.contains("TASK frame: item needs 4 bytes"), "{err}");
+        // Trailing garbage.
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(
+            TaskFrame::decode(&trailing).unwrap_err().0,
+            "TASK frame: 1 unexpected trailing bytes"
+        );
+        // A huge declared item length is an error, not an allocation.
+        let mut huge = Vec::new();
+        begin_task_frame(&mut huge, 1, 2, 3);
+        finish_task_frame(&mut huge, 1);
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        let err = TaskFrame::decode(&huge).unwrap_err();
+        assert_eq!(
+            err.0,
+            "TASK frame: item needs 4294967295 bytes at offset 28 but only 0 remain"
+        );
+    }
+
+    fn result_frame() -> Vec<u8> {
+        let mut buf = Vec::new();
+        begin_result_frame(&mut buf, 3, 100);
+        push_outcome::<()>(&mut buf, Status::Ok, |b| {
+            b.extend_from_slice(&[1, 2, 3]);
+            Ok(())
+        })
+        .unwrap();
+        push_message(&mut buf, Status::Panicked, "boom");
+        finish_result_frame(&mut buf, 2, 12345);
+        buf
+    }
+
+    #[test]
+    fn result_frame_round_trip() {
+        let buf = result_frame();
+        let frame = ResultFrame::decode(&buf).unwrap();
+        assert_eq!(
+            frame.header,
+            ResultHeader {
+                job: 3,
+                first: 100,
+                count: 2,
+                busy_ns: 12345
+            }
+        );
+        let mut outcomes = Outcomes::new(&frame.header);
+        assert_eq!(outcomes.next(&buf), Some((Status::Ok, &[1u8, 2, 3][..])));
+        assert_eq!(outcomes.next(&buf), Some((Status::Panicked, &b"boom"[..])));
+        assert_eq!(outcomes.next(&buf), None);
+    }
+
+    #[test]
+    fn result_frame_rejects_bad_status_and_truncation() {
+        let good = result_frame();
+        for cut in 0..good.len() {
+            assert!(ResultFrame::decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad = good.clone();
+        bad[RESULT_HEADER_LEN] = 77;
+        assert_eq!(
+            ResultFrame::decode(&bad).unwrap_err().0,
+            "RESULT frame: item 0 has unknown status 77"
+        );
+        let mut not_utf8 = Vec::new();
+        begin_result_frame(&mut not_utf8, 0, 0);
+        push_outcome::<()>(&mut not_utf8, Status::Failed, |b| {
+            b.push(0xff);
+            Ok(())
+        })
+        .unwrap();
+        finish_result_frame(&mut not_utf8, 1, 0);
+        assert!(ResultFrame::decode(&not_utf8).is_err());
+    }
+
+    #[test]
+    fn hello_round_trip_and_version_check() {
+        let hello = Hello {
+            version: VERSION,
+            fingerprint: 42,
+            pid: 9,
+            host: "node1".into(),
+            tasks: vec!["a::f".into(), "b::g".into()],
+        };
+        let bytes = hello.encode();
+        assert_eq!(Hello::decode(&bytes).unwrap(), hello);
+        for cut in 0..bytes.len() {
+            assert!(Hello::decode(&bytes[..cut]).is_err());
+        }
+        let mut old = hello.clone();
+        old.version = 0;
+        let err = Hello::decode(&old.encode()).unwrap_err();
+        assert!(err.0.contains("protocol version 0"), "{err}");
+        // A huge declared task count with no names behind it fails fast.
+        let mut huge = hello.encode();
+        let at = 4 + 8 + 4 + 4 + 5;
+        huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Hello::decode(&huge).is_err());
+    }
+
+    #[test]
+    fn stop_round_trip() {
+        assert_eq!(decode_stop(&encode_stop(-3)), Ok(-3));
+        assert!(decode_stop(&[1, 2]).is_err());
+        assert!(decode_stop(&[0, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bytes() {
+        // A cheap deterministic fuzz: every decoder on many pseudo-random inputs.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for len in 0..200 {
+            for _ in 0..50 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state & 0xff) as u8
+                    })
+                    .collect();
+                let _ = Hello::decode(&bytes);
+                let _ = decode_stop(&bytes);
+                if let Ok(f) = TaskFrame::decode(&bytes) {
+                    assert_eq!(f.items().count(), f.header.count as usize);
+                }
+                if let Ok(f) = ResultFrame::decode(&bytes) {
+                    let mut o = Outcomes::new(&f.header);
+                    while o.next(&bytes).is_some() {}
+                    assert_eq!(o.remaining(), 0);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! What a task is: the [`Task`] trait that `#[pool_task]` implements, and the generic code
+//! that runs one task from bytes to bytes on a worker.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Display;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec;
+use crate::protocol::Status;
+
+/// A function that the pool can run on another process.
+///
+/// `#[pool_task]` implements it for a unit struct named like the function; you never need to
+/// implement it by hand. `Args` is what one call takes (one argument as itself, several as a
+/// tuple, none as `()`), `Output` what it gives back (the `T` of a `Result<T, E>` return).
+///
+/// # Equivalent code without the macro
+///
+/// ```
+/// use pool_runtime::__private::{self, TaskEntry, TaskFailure};
+///
+/// fn double(x: u64) -> u64 {
+///     x * 2
+/// }
+///
+/// #[derive(Clone, Copy)]
+/// struct Double;
+///
+/// impl pool_runtime::Task for Double {
+///     type Args = u64;
+///     type Output = u64;
+///     const NAME: &'static str = "my_crate::double";
+/// }
+///
+/// fn invoke(input: &[u8], output: &mut Vec<u8>) -> Result<(), TaskFailure> {
+///     __private::invoke::<u64, u64>(input, output, |x| Ok(double(x)))
+/// }
+///
+/// __private::inventory::submit! { TaskEntry::new("my_crate::double", invoke) }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a pool task",
+    label = "not a pool task",
+    note = "put `#[pool_task]` on the function you want the pool to run"
+)]
+pub trait Task: Copy + Send + Sync + 'static {
+    /// The arguments of one call: one argument as itself, several as a tuple, none as `()`.
+    type Args: Serialize + DeserializeOwned + 'static;
+    /// The value one call returns (for a `Result<T, E>` return, `T`).
+    type Output: Serialize + DeserializeOwned + 'static;
+    /// The task's unique name: `module::path::function` unless `#[pool_task(name = "...")]`.
+    const NAME: &'static str;
+    /// The task's id on the wire: a stable hash of [`Task::NAME`].
+    const ID: u64 = crate::registry::task_id(Self::NAME);
+}
+
+/// Why one task produced no value, as seen on the worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskFailure {
+    /// The task returned `Err`; its `Display` text.
+    Failed(String),
+    /// The task panicked; the panic message and location.
+    Panicked(String),
+    /// The arguments could not be decoded.
+    BadInput(String),
+    /// The return value could not be encoded.
+    BadOutput(String),
+}
+
+impl TaskFailure {
+    pub(crate) fn status(&self) -> Status {
+        match self {
+            TaskFailure::Failed(_) => Status::Failed,
+            TaskFailure::Panicked(_) => Status::Panicked,
+            TaskFailure::BadInput(_) => Status::BadInput,
+            TaskFailure::BadOutput(_) => Status::BadOutput,
+        }
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            TaskFailure::Failed(m)
+            | TaskFailure::Panicked(m)
+            | TaskFailure::BadInput(m)
+            | TaskFailure::BadOutput(m) => m,
+        }
+    }
+}
+
+/// The return types that mean "this can fail": `Result<T, E>` with `E: Display`.
+///
+/// `#[pool_task]` treats a return type spelled `Result<..>` (any path ending in `Result`,
+/// such as `io::Result<T>` or `anyhow::Result<T>`) as fallible: `Err(e)` becomes a
+/// [`TaskError`](crate::TaskError) carrying `e.to_string()`.
+#[diagnostic::on_unimplemented(
+    message = "a `#[pool_task]` returning `{Self}` must return `Result<T, E>` with `E: Display`",
+    note = "the task's error is sent to the master as text, so its type must implement `Display`"
+)]
+pub trait TaskResult {
+    /// The success type.
+    type Ok;
+    /// Turns `Err(e)` into its message.
+    fn into_task_result(self) -> Result<Self::Ok, String>;
+}
+
+impl<T, E: Display> TaskResult for Result<T, E> {
+    type Ok = T;
+    fn into_task_result(self) -> Result<T, String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+thread_local! {
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs (once) a panic hook that records the message of a panic inside a task instead of
+/// printing it: the master reports it, with the item index, rank and host. Every other panic
+/// goes to the hook that was installed before.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if IN_TASK.with(Cell::get) {
+                let message = payload_message(info.payload());
+                let text = match info.location() {
+                    Some(l) => format!("{message} at {}:{}:{}", l.file(), l.line(), l.column()),
+                    None => message,
+                };
+                LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// Runs `f` with panics caught and turned into [`TaskFailure::Panicked`].
+fn catch_task_panic<T>(f: impl FnOnce() -> Result<T, TaskFailure>) -> Result<T, TaskFailure> {
+    IN_TASK.with(|t| t.set(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    IN_TASK.with(|t| t.set(false));
+    result.unwrap_or_else(|payload| {
+        let message = LAST_PANIC
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_else(|| payload_message(&*payload));
+        // Drop the payload outside the task flag: a panicking `Drop` is not the task's.
+        drop(payload);
+        Err(TaskFailure::Panicked(message))
+    })
+}
+
+/// Runs one task from bytes to bytes: decode `A`, call `f`, encode the value into `output`.
+///
+/// Used by the code `#[pool_task]` generates; `f` is a non-capturing closure that calls the
+/// user's function. A panic anywhere in decode, call or encode becomes
+/// [`TaskFailure::Panicked`]; `output` then holds only what it held before.
+pub fn invoke<A, O>(
+    input: &[u8],
+    output: &mut Vec<u8>,
+    f: fn(A) -> Result<O, String>,
+) -> Result<(), TaskFailure>
+where
+    A: DeserializeOwned,
+    O: Serialize,
+{
+    let start = output.len();
+    let result = catch_task_panic(|| {
+        let args = codec::decode::<A>(input).map_err(|e| {
+            TaskFailure::BadInput(format!("cannot decode the arguments: {e}"))
+        })?;
+        let value = f(args).map_err(TaskFailure::Failed)?;
+        codec::encode_into(&value, output)
+            .map_err(|e| TaskFailure::BadOutput(format!("cannot encode the result: {e}")))
+    });
+    if result.is_err() {
+        output.truncate(start);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+        let mut b = Vec::new();
+        codec::encode_into(v, &mut b).unwrap();
+        b
+    }
+
+    #[test]
+    fn ok_failed_panicked_bad_input() {
+        install_panic_hook();
+        let mut out = vec![9];
+        invoke::<(u32, u32), u32>(&enc(&(2u32, 3u32)), &mut out, |(a, b)| Ok(a + b)).unwrap();
+        assert_eq!(out, [9, 5]);
+
+        let err = invoke::<u32, u32>(&enc(&1u32), &mut out, |_| Err("nope".into()));
+        assert_eq!(err, Err(TaskFailure::Failed("nope".into())));
+
+        let err = invoke::<u32, u32>(&enc(&1u32), &mut out, |x| panic!("boom {x}"));
+        match err {
+            Err(TaskFailure::Panicked(m)) => {
+                assert!(m.starts_with("boom 1 at "), "{m}");
+                assert!(m.contains("task.rs"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out, [9, 5], "failures leave the output as it was");
+
+        let err = invoke::<String, u32>(&[0xff, 0xff], &mut out, |_| Ok(1)).unwrap_err();
+        assert_eq!(err.status(), Status::BadInput);
+        assert!(err.message().starts_with("cannot decode the arguments: "));
+    }
+
+    #[test]
+    fn result_conversion() {
+        let r: Result<u8, std::fmt::Error> = Err(std::fmt::Error);
+        assert_eq!(r.into_task_result(), Err("an error occurred when formatting an argument".into()));
+    }
+}

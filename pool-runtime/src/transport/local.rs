@@ -1,0 +1,116 @@
+//! In-process transport: worker threads and channels, used when the program runs as one rank.
+//!
+//! Frames are the same bytes as over MPI, so a program behaves the same in one process as on a
+//! cluster (arguments and results make the full serialization round trip).
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use super::{Incoming, MasterLink, WorkerLink};
+use crate::protocol::Tag;
+
+pub(crate) struct LocalMaster {
+    to_workers: Vec<Sender<(i32, Vec<u8>)>>,
+    from_workers: Receiver<Incoming>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct LocalWorker {
+    id: usize,
+    from_master: Receiver<(i32, Vec<u8>)>,
+    to_master: Sender<Incoming>,
+}
+
+impl LocalMaster {
+    /// Starts `threads` worker threads, each running the worker loop.
+    pub(crate) fn start(threads: usize) -> LocalMaster {
+        let (to_master, from_workers) = mpsc::channel();
+        let mut to_workers = Vec::new();
+        let mut handles = Vec::new();
+        for id in 0..threads {
+            let (tx, from_master) = mpsc::channel();
+            to_workers.push(tx);
+            let mut link = LocalWorker {
+                id,
+                from_master,
+                to_master: to_master.clone(),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("pool-worker-{id}"))
+                .spawn(move || {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        crate::worker::serve(&mut link)
+                    }))
+                    .is_err()
+                    {
+                        eprintln!("pool: internal error in worker thread {id} (panic above); aborting");
+                        std::process::abort();
+                    }
+                })
+                .expect("cannot start a pool worker thread");
+            handles.push(handle);
+        }
+        LocalMaster {
+            to_workers,
+            from_workers,
+            threads: handles,
+        }
+    }
+}
+
+impl MasterLink for LocalMaster {
+    fn workers(&self) -> usize {
+        self.to_workers.len()
+    }
+
+    fn rank_of(&self, _worker: usize) -> usize {
+        0
+    }
+
+    fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>) {
+        // A worker thread only goes away after STOP (or by aborting the process).
+        let _ = self.to_workers[worker].send((tag as i32, frame));
+    }
+
+    fn recv(&mut self) -> Incoming {
+        self.from_workers
+            .recv()
+            .expect("pool: every worker thread has exited")
+    }
+
+    fn try_recv(&mut self) -> Option<Incoming> {
+        self.from_workers.try_recv().ok()
+    }
+
+    fn recycle(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn close(&mut self) {
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl WorkerLink for LocalWorker {
+    fn rank(&self) -> usize {
+        0
+    }
+
+    fn recv(&mut self) -> (i32, Vec<u8>) {
+        match self.from_master.recv() {
+            Ok(frame) => frame,
+            // The master is gone without a STOP: behave as if it had sent one.
+            Err(_) => (Tag::Stop as i32, crate::protocol::encode_stop(1)),
+        }
+    }
+
+    fn send(&mut self, tag: Tag, frame: &[u8]) {
+        let _ = self.to_master.send(Incoming {
+            worker: self.id,
+            tag: tag as i32,
+            bytes: frame.to_vec(),
+        });
+    }
+}

@@ -1,0 +1,175 @@
+//! MPI transport: point-to-point messages on the pool's own duplicated communicator.
+//!
+//! Receives use a matched probe (`MPI_Improbe` + `MPI_Mrecv`), so frames of any size arrive
+//! in buffers of exactly their size and no other receive can steal a probed message. The master
+//! sends with `MPI_Isend` and keeps each buffer until the send completes: it never blocks on a
+//! send, so a worker blocked sending a large result to it can never deadlock with it.
+
+use std::os::raw::c_int;
+
+use mpi::datatype::traits::Equivalence;
+use mpi::ffi;
+use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::raw::AsRaw;
+use mpi::topology::{Communicator, SimpleCommunicator};
+
+use super::{Backoff, Incoming, MasterLink, WorkerLink};
+use crate::protocol::Tag;
+
+/// The largest frame one MPI message can carry: MPI counts are `int`.
+pub(crate) const MAX_FRAME: usize = c_int::MAX as usize;
+
+pub(crate) struct MpiMaster {
+    comm: SimpleCommunicator,
+    pending: Vec<PendingSend>,
+    free: Vec<Vec<u8>>,
+}
+
+struct PendingSend {
+    request: ffi::MPI_Request,
+    /// Owned by the pending send until MPI says it completed; its heap buffer never moves.
+    buf: Vec<u8>,
+}
+
+impl MpiMaster {
+    pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
+        MpiMaster {
+            comm,
+            pending: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Moves the buffers of completed sends to the free list.
+    fn progress_sends(&mut self) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let mut flag: c_int = 0;
+            // SAFETY: the request came from MPI_Isend and has not completed yet; MPI_Test
+            // writes `flag` and, on completion, sets the request to MPI_REQUEST_NULL.
+            unsafe {
+                ffi::MPI_Test(
+                    &mut self.pending[i].request,
+                    &mut flag,
+                    ffi::RSMPI_STATUS_IGNORE,
+                );
+            }
+            if flag != 0 {
+                let done = self.pending.swap_remove(i);
+                self.free.push(done.buf);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn probe(&mut self) -> Option<Incoming> {
+        let (bytes, status) = self
+            .comm
+            .any_process()
+            .immediate_matched_probe()?
+            .matched_receive_vec::<u8>();
+        Some(Incoming {
+            worker: usize::try_from(status.source_rank()).unwrap_or(0).saturating_sub(1),
+            tag: status.tag(),
+            bytes,
+        })
+    }
+}
+
+impl MasterLink for MpiMaster {
+    fn workers(&self) -> usize {
+        usize::try_from(self.comm.size()).unwrap_or(1) - 1
+    }
+
+    fn rank_of(&self, worker: usize) -> usize {
+        worker + 1
+    }
+
+    fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>) {
+        assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
+        let rank = c_int::try_from(worker + 1).expect("rank fits in an int");
+        // SAFETY: a request handle is plain data that MPI_Isend overwrites.
+        let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+        // SAFETY: the buffer stays alive and unmoved in `pending` until MPI_Test reports the
+        // send complete (or `close` waits for it); the count was checked against MAX_FRAME.
+        unsafe {
+            ffi::MPI_Isend(
+                frame.as_ptr().cast(),
+                frame.len() as c_int,
+                u8::equivalent_datatype().as_raw(),
+                rank,
+                tag as c_int,
+                self.comm.as_raw(),
+                &mut request,
+            );
+        }
+        self.pending.push(PendingSend {
+            request,
+            buf: frame,
+        });
+    }
+
+    fn recv(&mut self) -> Incoming {
+        let mut backoff = Backoff::default();
+        loop {
+            if let Some(incoming) = self.try_recv() {
+                return incoming;
+            }
+            backoff.snooze();
+        }
+    }
+
+    fn try_recv(&mut self) -> Option<Incoming> {
+        if !self.pending.is_empty() {
+            self.progress_sends();
+        }
+        self.probe()
+    }
+
+    fn recycle(&mut self) -> Option<Vec<u8>> {
+        self.free.pop()
+    }
+
+    fn close(&mut self) {
+        let mut backoff = Backoff::default();
+        while !self.pending.is_empty() {
+            self.progress_sends();
+            backoff.snooze();
+        }
+    }
+}
+
+pub(crate) struct MpiWorker {
+    comm: SimpleCommunicator,
+}
+
+impl MpiWorker {
+    pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
+        MpiWorker { comm }
+    }
+}
+
+impl WorkerLink for MpiWorker {
+    fn rank(&self) -> usize {
+        usize::try_from(self.comm.rank()).unwrap_or(0)
+    }
+
+    fn recv(&mut self) -> (i32, Vec<u8>) {
+        let master = self.comm.process_at_rank(0);
+        let mut backoff = Backoff::default();
+        loop {
+            if let Some(probed) = master.immediate_matched_probe() {
+                let (bytes, status) = probed.matched_receive_vec::<u8>();
+                return (status.tag(), bytes);
+            }
+            backoff.snooze();
+        }
+    }
+
+    fn send(&mut self, tag: Tag, frame: &[u8]) {
+        self.comm
+            .process_at_rank(0)
+            .send_with_tag(frame, tag as c_int);
+    }
+}

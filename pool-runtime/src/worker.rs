@@ -1,0 +1,96 @@
+//! The worker loop: say HELLO, run TASK chunks until STOP, say BYE.
+
+use std::time::Instant;
+
+use crate::protocol::{self, Hello, Status, Tag, TaskFrame};
+use crate::registry::Registry;
+use crate::transport::WorkerLink;
+use crate::transport::mpi::MAX_FRAME;
+
+/// Serves the master until it sends STOP; returns the exit status STOP carries.
+pub(crate) fn serve(link: &mut dyn WorkerLink) -> i32 {
+    let registry = Registry::global();
+    let hello = Hello {
+        version: protocol::VERSION,
+        fingerprint: registry.fingerprint(),
+        pid: std::process::id(),
+        host: crate::runtime::host_name(),
+        tasks: registry.names().iter().map(|&n| n.to_owned()).collect(),
+    };
+    link.send(Tag::Hello, &hello.encode());
+
+    let mut out = Vec::new();
+    loop {
+        let (tag, frame) = link.recv();
+        match Tag::from_raw(tag) {
+            Some(Tag::Task) => {
+                run_chunk(registry, link.rank(), &frame, &mut out);
+                link.send(Tag::Result, &out);
+            }
+            Some(Tag::Stop) => {
+                let code = protocol::decode_stop(&frame).unwrap_or_else(|e| {
+                    eprintln!("pool: rank {}: {e}; exiting with status 1", link.rank());
+                    1
+                });
+                link.send(Tag::Bye, &[]);
+                return code;
+            }
+            _ => eprintln!(
+                "pool: rank {}: ignoring an unexpected frame from the master (tag {tag}, {} bytes)",
+                link.rank(),
+                frame.len()
+            ),
+        }
+    }
+}
+
+/// Runs every item of one TASK frame and writes the RESULT frame into `out`.
+fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>) {
+    let task = match TaskFrame::decode(frame) {
+        Ok(task) => task,
+        Err(e) => {
+            // Answer anyway, so the master can fail the chunk it sent instead of waiting.
+            let header = protocol::peek_task_header(frame);
+            let (job, first) = header.map_or((u32::MAX, 0), |h| (h.job, h.first));
+            protocol::begin_result_frame(out, job, first);
+            protocol::push_message(out, Status::Rejected, &format!("malformed frame: {e}"));
+            protocol::finish_result_frame(out, 1, 0);
+            return;
+        }
+    };
+    let header = task.header;
+    protocol::begin_result_frame(out, header.job, header.first);
+    let Some(entry) = registry.get(header.task) else {
+        let message = format!(
+            "task id {:#018x} is not registered on rank {rank}; this rank knows: {}",
+            header.task,
+            registry.names().join(", ")
+        );
+        for _ in task.items() {
+            protocol::push_message(out, Status::Rejected, &message);
+        }
+        protocol::finish_result_frame(out, header.count, 0);
+        return;
+    };
+    let started = Instant::now();
+    for item in task.items() {
+        if let Err(failure) = protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b)) {
+            protocol::push_message(out, failure.status(), failure.message());
+        }
+    }
+    let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if out.len() > MAX_FRAME {
+        let message = format!(
+            "the results of items {}..{} encode to {} bytes, more than one MPI message can carry \
+             (2 GiB); return less data per task",
+            header.first,
+            header.first + u64::from(header.count),
+            out.len()
+        );
+        protocol::begin_result_frame(out, header.job, header.first);
+        for _ in 0..header.count {
+            protocol::push_message(out, Status::BadOutput, &message);
+        }
+    }
+    protocol::finish_result_frame(out, header.count, busy_ns);
+}

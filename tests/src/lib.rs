@@ -1,0 +1,1 @@
+//! Tasks in a library crate, used by the test binaries.
