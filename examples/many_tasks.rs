@@ -1,20 +1,70 @@
-//! The smallest pool program: square numbers on the workers.
+//! Several task types in one pool: zero, one and many arguments, a fallible task, a task in
+//! another module, and the three ways to run them (`map`, `map_unordered`, `submit`).
 //!
-//! `cargo run --release --example hello_pool` (in-process) or
-//! `mpirun -n 4 target/release/examples/hello_pool`.
+//! ```text
+//! cargo run --release --example many_tasks
+//! mpirun -n 3 target/release/examples/many_tasks
+//! ```
 
 use pool_runtime::prelude::*;
 
-/// Squares a number; runs on a worker.
+/// Counts the words of a text.
 #[pool_task]
-fn square(x: u64) -> u64 {
-    x * x
+fn word_count(text: String) -> usize {
+    text.split_whitespace().count()
+}
+
+/// Scales a series; several arguments travel as a tuple. Fails on an empty series.
+#[pool_task]
+fn scale(series: Vec<f64>, factor: f64) -> Result<Vec<f64>, String> {
+    if series.is_empty() {
+        return Err("empty series".to_owned());
+    }
+    Ok(series.iter().map(|x| x * factor).collect())
+}
+
+/// Reports which process ran it; no arguments.
+#[pool_task]
+fn whoami() -> u32 {
+    std::process::id()
+}
+
+mod stats {
+    use pool_runtime::pool_task;
+
+    /// The mean of a series; a task in a nested module.
+    #[pool_task]
+    pub fn mean(series: Vec<f64>) -> f64 {
+        series.iter().sum::<f64>() / series.len() as f64
+    }
 }
 
 #[pool_main]
 fn main(pool: &mut Pool) -> Result<(), Error> {
-    let squares = pool.map(square, 0..10)?;
-    println!("{} workers squared 0..10: {squares:?}", pool.workers());
-    assert_eq!(square(7), 49, "a task is still an ordinary function");
+    let texts = ["the quick brown fox", "jumps over", "the lazy dog", ""];
+    let counts = pool.map(word_count, texts.iter().map(|t| t.to_string()))?;
+    println!("word counts: {counts:?}");
+
+    let series = vec![vec![1.0, 2.0], vec![], vec![3.0]];
+    let inputs = series.iter().cloned().map(|s| (s, 10.0));
+    let mut failures = 0;
+    for (index, outcome) in pool.map_unordered(scale, inputs) {
+        match outcome {
+            Ok(scaled) => println!("series {index} scaled: {scaled:?}"),
+            Err(e) => {
+                failures += 1;
+                println!("series {index} failed as expected: {e}");
+            }
+        }
+    }
+    assert_eq!(failures, 1);
+
+    let means = pool.map(stats::mean, [vec![1.0, 3.0], vec![10.0]])?;
+    println!("means: {means:?}");
+
+    let handle = pool.submit(whoami, ());
+    let other = pool.submit(stats::mean, vec![2.0, 4.0]);
+    println!("a worker with pid {} answered; mean {}", handle.wait()?, other.wait()?);
+    println!("called directly: word_count = {}", word_count("a b c".into()));
     Ok(())
 }
