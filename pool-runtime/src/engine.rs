@@ -28,6 +28,8 @@ pub(crate) trait Source {
     fn next_index(&self) -> u64;
     /// True once no more inputs will come.
     fn exhausted(&self) -> bool;
+    /// How many inputs are certainly left, when the input says (`size_hint`).
+    fn remaining_hint(&self) -> Option<u64>;
     /// Appends up to `max` encoded inputs to `frame` as items and returns how many. Stops at
     /// the first input that fails to encode and returns it as `failed` (it is not in the frame).
     fn fill(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Fill;
@@ -43,17 +45,39 @@ pub(crate) struct Fill {
 /// How to cut and pace one job's inputs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pace {
-    pub(crate) chunksize: usize,
+    /// Items per chunk; `None` adapts it to the measured task time.
+    pub(crate) chunksize: Option<usize>,
     pub(crate) prefetch: usize,
 }
 
 impl Default for Pace {
     fn default() -> Self {
         Pace {
-            chunksize: 1,
+            chunksize: None,
             prefetch: DEFAULT_PREFETCH,
         }
     }
+}
+
+/// Adaptive chunks aim to keep a worker busy this long, so the per-message cost vanishes and
+/// a worker's queue (`prefetch` chunks) outlasts the master's longest nap.
+const TARGET_CHUNK_NS: f64 = 1_000_000.0;
+/// Adaptive chunks hold at most this many items.
+const MAX_CHUNK_ITEMS: usize = 1 << 16;
+
+/// Items for the next adaptive chunk: as many as fill [`TARGET_CHUNK_NS`] at the measured
+/// time per item (one until measured), and at the tail no more than a share of what is left,
+/// so the last workers finish together (guided self-scheduling).
+pub(crate) fn adaptive_chunk(item_ns: Option<f64>, remaining: Option<u64>, workers: usize) -> usize {
+    let by_time = match item_ns {
+        None => 1,
+        Some(ns) => (TARGET_CHUNK_NS / ns.max(1.0)).clamp(1.0, MAX_CHUNK_ITEMS as f64) as usize,
+    };
+    let by_tail = remaining.map_or(usize::MAX, |left| {
+        let share = left.div_ceil(2 * workers.max(1) as u64);
+        usize::try_from(share).unwrap_or(usize::MAX)
+    });
+    by_time.min(by_tail).max(1)
 }
 
 /// One outcome handed to the typed layer.
@@ -112,9 +136,29 @@ struct Job {
     task_id: u64,
     /// Items sent or queued whose outcome has not been read yet.
     outstanding: u64,
+    /// Items that arrived and wait in `ready`.
+    ready_items: u64,
     ready: VecDeque<Ready>,
     /// Nobody will read the results: drop them as they arrive.
     abandoned: bool,
+    /// Measured worker time per item (moving average), for adaptive chunks.
+    item_ns: Option<f64>,
+    /// Items in the last chunk cut.
+    last_chunk: usize,
+}
+
+impl Job {
+    /// Folds a chunk's measured worker time into the per-item average.
+    fn observe(&mut self, busy_ns: u64, count: u32) {
+        if count == 0 {
+            return;
+        }
+        let sample = busy_ns as f64 / f64::from(count);
+        self.item_ns = Some(match self.item_ns {
+            None => sample,
+            Some(avg) => 0.7 * avg + 0.3 * sample,
+        });
+    }
 }
 
 /// A frame waiting for a free worker slot (from `submit`).
@@ -245,8 +289,11 @@ impl Engine {
                 task,
                 task_id,
                 outstanding: 0,
+                ready_items: 0,
                 ready: VecDeque::new(),
                 abandoned: false,
+                item_ns: None,
+                last_chunk: 1,
             },
         );
         id
@@ -257,6 +304,7 @@ impl Engine {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
+        job.ready_items = 0;
         for ready in job.ready.drain(..) {
             if let Ready::Frame { frame, .. } = ready {
                 self.spare.push(frame);
@@ -292,7 +340,11 @@ impl Engine {
 
     /// Encodes one input as a single-item chunk and queues it for the next free worker.
     pub(crate) fn submit(&mut self, id: u32, source: &mut dyn Source) {
-        if let Some((chunk, frame)) = self.build_chunk(id, source, 1) {
+        let pace = Pace {
+            chunksize: Some(1),
+            ..Pace::default()
+        };
+        if let Some((chunk, frame)) = self.build_chunk(id, source, pace) {
             self.queued.push_back(Queued { chunk, frame });
         }
     }
@@ -303,9 +355,15 @@ impl Engine {
         &mut self,
         id: u32,
         source: &mut dyn Source,
-        chunksize: usize,
+        pace: Pace,
     ) -> Option<(Chunk, Vec<u8>)> {
-        let task_id = self.jobs.get(&id)?.task_id;
+        let workers = self.workers.len();
+        let job = self.jobs.get_mut(&id)?;
+        let task_id = job.task_id;
+        let chunksize = pace.chunksize.unwrap_or_else(|| {
+            adaptive_chunk(job.item_ns, source.remaining_hint(), workers)
+        });
+        job.last_chunk = chunksize;
         let mut frame = self.buffer();
         loop {
             if source.exhausted() {
@@ -319,6 +377,7 @@ impl Engine {
             let any_failed = fill.failed.is_some();
             if let Some((index, message)) = fill.failed {
                 job.outstanding += 1;
+                job.ready_items += 1;
                 job.ready.push_back(Ready::Failed {
                     worker: None,
                     next_index: index,
@@ -330,6 +389,7 @@ impl Engine {
             if fill.count > 0 {
                 if frame.len() > MAX_FRAME {
                     job.outstanding += u64::from(fill.count);
+                    job.ready_items += u64::from(fill.count);
                     job.ready.push_back(Ready::Failed {
                         worker: None,
                         next_index: first,
@@ -368,8 +428,19 @@ impl Engine {
     }
 
     /// Fills free worker slots: queued single tasks first, then chunks of `source`.
+    ///
+    /// A job whose reader lags (results arrived but not read) gets no new chunks until it
+    /// catches up, so the master holds at most about two windows of a job's items.
     pub(crate) fn dispatch(&mut self, mut source: Option<(u32, &mut dyn Source)>, pace: Pace) {
         let n = self.workers.len();
+        if let Some((id, _)) = source {
+            if let Some(job) = self.jobs.get(&id) {
+                let window = (n * pace.prefetch.max(1) * job.last_chunk) as u64;
+                if job.ready_items >= window {
+                    source = None;
+                }
+            }
+        }
         loop {
             let mut sent = false;
             for k in 0..n {
@@ -381,7 +452,7 @@ impl Engine {
                     self.send_chunk(w, q.chunk, q.frame);
                     sent = true;
                 } else if let Some((id, src)) = source.as_mut() {
-                    if let Some((chunk, frame)) = self.build_chunk(*id, *src, pace.chunksize) {
+                    if let Some((chunk, frame)) = self.build_chunk(*id, *src, pace) {
                         self.send_chunk(w, chunk, frame);
                         sent = true;
                     }
@@ -435,6 +506,9 @@ impl Engine {
                     && f.header.first == chunk.first
                     && f.header.count == chunk.count =>
             {
+                if let Some(job) = self.jobs.get_mut(&chunk.job) {
+                    job.observe(f.header.busy_ns, f.header.count);
+                }
                 Ready::Frame {
                     worker: w,
                     next_index: chunk.first,
@@ -481,6 +555,7 @@ impl Engine {
                 self.spare.push(frame);
             }
         } else {
+            job.ready_items += u64::from(chunk.count);
             job.ready.push_back(ready);
         }
     }
@@ -552,6 +627,7 @@ impl Engine {
             }
         };
         job.outstanding -= 1;
+        job.ready_items -= 1;
         if finished {
             if let Some(Ready::Frame { frame, .. }) = job.ready.pop_front() {
                 self.spare.push(frame);
@@ -590,5 +666,25 @@ fn kind_of(status: Status) -> TaskErrorKind {
         Status::BadInput => TaskErrorKind::BadInput,
         Status::BadOutput | Status::Ok => TaskErrorKind::BadOutput,
         Status::Rejected => TaskErrorKind::Rejected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::adaptive_chunk;
+
+    #[test]
+    fn adaptive_chunks() {
+        // Unmeasured: one at a time.
+        assert_eq!(adaptive_chunk(None, None, 4), 1);
+        // Tiny tasks: large chunks, capped.
+        assert_eq!(adaptive_chunk(Some(100.0), None, 4), 10_000);
+        assert_eq!(adaptive_chunk(Some(0.0), None, 4), 1 << 16);
+        // Long tasks: one by one.
+        assert_eq!(adaptive_chunk(Some(5e6), None, 4), 1);
+        // The tail is split among the workers.
+        assert_eq!(adaptive_chunk(Some(100.0), Some(800), 4), 100);
+        assert_eq!(adaptive_chunk(Some(100.0), Some(3), 4), 1);
+        assert_eq!(adaptive_chunk(Some(100.0), Some(0), 4), 1);
     }
 }

@@ -4,8 +4,9 @@ use std::fmt;
 
 /// A failure of the pool, as opposed to one task.
 ///
-/// The `Display` texts are stable and tested.
-#[derive(Debug, thiserror::Error)]
+/// The `Display` texts are stable and tested. `Debug` prints the same text, so a `main` that
+/// returns `Result<(), Error>` ends with a readable `Error: ...` line.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A task failed; `map` returns the failure with the lowest index, after letting the tasks
@@ -43,6 +44,12 @@ pub enum Error {
         /// What was wrong with it.
         message: String,
     },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl From<TaskError> for Error {

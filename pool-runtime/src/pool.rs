@@ -65,8 +65,12 @@ impl Options {
         Options::default()
     }
 
-    /// Sends inputs to workers in chunks of `n` (at least 1) instead of one by one. Larger
-    /// chunks cost less per task; smaller ones balance load better.
+    /// Sends inputs to workers in chunks of exactly `n` (at least 1).
+    ///
+    /// By default chunks adapt: one input at a time until the task's duration is measured,
+    /// then as many as keep a worker busy for about a millisecond, split finer at the end of
+    /// a run (when the input's length is known) so the workers finish together. Larger chunks
+    /// cost less per task; smaller ones balance load better.
     #[must_use]
     pub fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = Some(n.max(1));
@@ -84,7 +88,7 @@ impl Options {
     fn pace(self) -> Pace {
         let default = Pace::default();
         Pace {
-            chunksize: self.chunksize.unwrap_or(default.chunksize),
+            chunksize: self.chunksize,
             prefetch: self.prefetch.unwrap_or(default.prefetch),
         }
     }
@@ -245,6 +249,11 @@ where
 
     fn exhausted(&self) -> bool {
         self.iter.is_none()
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        let (low, _) = self.iter.as_ref()?.size_hint();
+        (low > 0).then_some(low as u64)
     }
 
     fn fill(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Fill {

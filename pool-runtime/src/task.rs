@@ -41,6 +41,9 @@ use crate::protocol::Status;
 /// }
 ///
 /// __private::inventory::submit! { TaskEntry::new("my_crate::double", invoke) }
+///
+/// // Now `pool.map(Double, 0..10)` runs `double` on the workers.
+/// # let _ = Double;
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a pool task",

@@ -1,1 +1,52 @@
-//! Tasks in a library crate, used by the test binaries.
+//! Tasks defined in a library crate and used by the test binaries in `src/bin/`: a program's
+//! tasks need not live in the binary.
+
+use pool_runtime::pool_task;
+
+/// x².
+#[pool_task]
+pub fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// a + b; several arguments travel as a tuple.
+#[pool_task]
+pub fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// No arguments: the process id of the worker that ran it.
+#[pool_task]
+pub fn worker_pid() -> u32 {
+    std::process::id()
+}
+
+/// Fails on odd numbers.
+#[pool_task]
+pub fn even_only(x: u64) -> Result<u64, String> {
+    if x % 2 == 1 {
+        Err(format!("{x} is odd"))
+    } else {
+        Ok(x)
+    }
+}
+
+/// Panics on 3.
+#[pool_task]
+pub fn panic_on_three(x: u64) -> u64 {
+    assert_ne!(x, 3, "three is not allowed");
+    x
+}
+
+/// Returns its input; for payload tests.
+#[pool_task]
+pub fn echo(bytes: Vec<u8>) -> Vec<u8> {
+    bytes
+}
+
+/// Sleeps `ms` milliseconds and returns it.
+#[pool_task]
+pub fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}

@@ -7,7 +7,7 @@
 pub(crate) mod local;
 pub(crate) mod mpi;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::protocol::Tag;
 
@@ -50,31 +50,38 @@ pub(crate) trait WorkerLink {
     fn send(&mut self, tag: Tag, frame: &[u8]);
 }
 
-/// Waiting without burning a core: spin briefly (a reply is often already on its way), then
-/// yield, then sleep with exponential backoff up to a cap.
+/// Waiting without burning a core: spin and yield for a few tens of microseconds (a reply is
+/// often already on its way), then sleep with exponential backoff up to a cap.
 ///
 /// A blocking MPI receive busy-polls at 100% of a core; on a machine where every core runs a
-/// rank, that core is stolen from a worker.
-#[derive(Debug, Default)]
+/// rank, that core is stolen from a worker. The cap bounds how late a waiting rank notices a
+/// message; adaptive chunking keeps each worker's queued work longer than that.
+#[derive(Debug)]
 pub(crate) struct Backoff {
-    step: u32,
+    started: Instant,
+    sleep: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            started: Instant::now(),
+            sleep: Self::FIRST_SLEEP,
+        }
+    }
 }
 
 impl Backoff {
-    const SPINS: u32 = 32;
-    const YIELDS: u32 = 16;
-    const FIRST_SLEEP: Duration = Duration::from_micros(10);
-    const MAX_SLEEP: Duration = Duration::from_micros(500);
+    const BUSY: Duration = Duration::from_micros(50);
+    const FIRST_SLEEP: Duration = Duration::from_micros(20);
+    pub(crate) const MAX_SLEEP: Duration = Duration::from_micros(500);
 
     pub(crate) fn snooze(&mut self) {
-        if self.step < Self::SPINS {
-            std::hint::spin_loop();
-        } else if self.step < Self::SPINS + Self::YIELDS {
+        if self.started.elapsed() < Self::BUSY {
             std::thread::yield_now();
         } else {
-            let doublings = (self.step - Self::SPINS - Self::YIELDS).min(16);
-            std::thread::sleep((Self::FIRST_SLEEP * (1 << doublings)).min(Self::MAX_SLEEP));
+            std::thread::sleep(self.sleep);
+            self.sleep = (self.sleep * 2).min(Self::MAX_SLEEP);
         }
-        self.step = self.step.saturating_add(1);
     }
 }

@@ -1,0 +1,154 @@
+//! Test program: runs the scenario named by its first argument and exits 0 when every check
+//! passes. Run by `tests/mpi.rs` under `mpirun -n 1..4` and as a single process.
+#![deny(warnings)]
+
+use std::cell::Cell;
+use std::collections::HashSet;
+
+use pool_runtime::prelude::*;
+use pool_runtime::TaskErrorKind;
+use tests::{add, echo, even_only, panic_on_three, sleep_ms, square, worker_pid};
+
+/// A task in the binary itself, next to the library's.
+#[pool_task]
+fn negate(x: i64) -> i64 {
+    -x
+}
+
+fn results(pool: &Pool) -> Result<(), Error> {
+    // Ordered map, across crates and argument shapes.
+    let squares = pool.map(square, 0..1000)?;
+    assert_eq!(squares, (0..1000).map(|x| x * x).collect::<Vec<u64>>());
+    assert_eq!(pool.map(add, (0..100).map(|i| (i, 2 * i)))?, (0..100).map(|i| 3 * i).collect::<Vec<_>>());
+    assert_eq!(pool.map(negate, [1, -2, 3])?, [-1, 2, -3]);
+    // Empty input.
+    assert!(pool.map(square, std::iter::empty())?.is_empty());
+    assert_eq!(pool.map_unordered(square, Vec::new()).count(), 0);
+    // Unordered: every index exactly once, values right.
+    let mut seen = HashSet::new();
+    for (index, value) in pool.map_unordered(square, 0..500) {
+        assert_eq!(value.expect("square never fails"), (index * index) as u64);
+        assert!(seen.insert(index), "index {index} twice");
+    }
+    assert_eq!(seen.len(), 500);
+    // Zero arguments, submit, and several handles at once.
+    let pids = pool.map(worker_pid, (0..50).map(|_| ()))?;
+    let expected_pids = if pool_is_mpi(pool) { pool.workers() } else { 1 };
+    assert!(pids.iter().collect::<HashSet<_>>().len() <= expected_pids.max(1));
+    let a = pool.submit(square, 12);
+    let b = pool.submit(add, (1, 2));
+    let c = pool.submit(echo, vec![7; 100_000]);
+    assert_eq!(c.wait()?, vec![7; 100_000]);
+    assert_eq!(b.wait()?, 3);
+    assert_eq!(a.wait()?, 144);
+    // A handle dropped without waiting does not disturb what follows.
+    drop(pool.submit(sleep_ms, 20));
+    // Interleaving: a submit waited in the middle of a stream.
+    let mut stream = pool.map_unordered(square, 0..100);
+    let first = stream.next().expect("100 items");
+    assert!(first.1.is_ok());
+    assert_eq!(pool.submit(negate, 5).wait()?, -5);
+    assert_eq!(stream.count(), 99);
+    // Options.
+    let big = pool.map_with(square, 0..10_000, Options::new().chunksize(100).prefetch(3))?;
+    assert_eq!(big[9_999], 9_999 * 9_999);
+    // The task is still a function.
+    assert_eq!(square(9), 81);
+    assert_eq!(add(1, 1), 2);
+    Ok(())
+}
+
+fn pool_is_mpi(_pool: &Pool) -> bool {
+    std::env::var("OMPI_COMM_WORLD_SIZE").is_ok_and(|n| n != "1")
+}
+
+fn errors(pool: &Pool) -> Result<(), Error> {
+    let mpi = pool_is_mpi(pool);
+    // map: the first failure (lowest index) after the running tasks drained.
+    let err = pool.map(even_only, 0..20).expect_err("odd numbers fail");
+    let Error::Task(e) = err else { panic!("expected a task error, got {err}") };
+    assert_eq!(e.index, 1);
+    assert_eq!(e.task, "tests::even_only");
+    assert_eq!(e.kind, TaskErrorKind::Failed);
+    assert_eq!(e.message, "1 is odd");
+    assert!(!e.host.is_empty());
+    assert_eq!(e.rank == 0, !mpi, "rank {} in mpi mode {mpi}", e.rank);
+    assert_eq!(
+        e.to_string(),
+        format!("task tests::even_only failed on item 1 (rank {} on {}): 1 is odd", e.rank, e.host)
+    );
+
+    // A panic is caught, reported with its message and location, and the pool goes on.
+    let err = pool.map(panic_on_three, 0..10).expect_err("3 panics");
+    let Error::Task(e) = err else { panic!("expected a task error, got {err}") };
+    assert_eq!((e.index, e.kind), (3, TaskErrorKind::Panicked));
+    assert!(e.message.starts_with("assertion `left != right` failed: three is not allowed"), "{}", e.message);
+    assert!(e.message.contains("tests/src/lib.rs:"), "{}", e.message);
+
+    // Unordered: every item reported, failures and values alike.
+    let outcomes: Vec<_> = pool.map_unordered(even_only, 0..10).collect();
+    assert_eq!(outcomes.len(), 10);
+    for (index, outcome) in outcomes {
+        match outcome {
+            Ok(v) => assert_eq!(v as usize, index),
+            Err(e) => {
+                assert_eq!(index % 2, 1);
+                assert_eq!(e.index, index);
+            }
+        }
+    }
+    // A submitted task that fails.
+    let e = pool.submit(panic_on_three, 3).wait().expect_err("panics");
+    assert_eq!(e.kind, TaskErrorKind::Panicked);
+    // After all that the pool still works.
+    assert_eq!(pool.map(square, 0..100)?.len(), 100);
+    Ok(())
+}
+
+fn many(pool: &Pool) -> Result<(), Error> {
+    let n: u64 = 100_000;
+    let sum: u64 = pool.map_unordered(square, 0..n).map(|(_, r)| r.expect("square")).sum();
+    assert_eq!(sum, (0..n).map(|x| x * x).sum::<u64>());
+    let ordered = pool.map(add, (0..n).map(|i| (i, 1)))?;
+    assert!(ordered.iter().enumerate().all(|(i, &v)| v == i as u64 + 1));
+    Ok(())
+}
+
+fn lazy(pool: &Pool) -> Result<(), Error> {
+    // The master reads inputs lazily and keeps a bounded window in flight.
+    let pulled = Cell::new(0usize);
+    let inputs = (0..20_000u64).inspect(|_| pulled.set(pulled.get() + 1));
+    let mut consumed = 0usize;
+    let mut max_ahead = 0usize;
+    let options = Options::new().chunksize(4).prefetch(2);
+    for (_, r) in pool.map_unordered_with(square, inputs, options) {
+        r.expect("square");
+        consumed += 1;
+        max_ahead = max_ahead.max(pulled.get() - consumed);
+    }
+    assert_eq!(consumed, 20_000);
+    // In flight: one window (workers x prefetch x chunksize); arrived but not read: at most
+    // about one more.
+    let window = pool.workers() * 2 * 4;
+    assert!(max_ahead <= 2 * window, "{max_ahead} inputs read ahead, window {window}");
+    // An infinite input is fine when the consumer stops.
+    let firsts: Vec<_> = pool.map_unordered(square, 0..).take(10).collect();
+    assert_eq!(firsts.len(), 10);
+    Ok(())
+}
+
+#[pool_main]
+fn main(pool: &mut Pool) -> Result<(), Error> {
+    let scenario = std::env::args().nth(1).unwrap_or_default();
+    match scenario.as_str() {
+        "results" => results(pool)?,
+        "errors" => errors(pool)?,
+        "many" => many(pool)?,
+        "lazy" => lazy(pool)?,
+        "main_err" => return Err(Error::Protocol { rank: 0, message: "user error on purpose".into() }),
+        "main_panic" => panic!("main panics on purpose"),
+        other => panic!("unknown scenario {other:?}"),
+    }
+    println!("scenario {scenario} passed with {} workers", pool.workers());
+    Ok(())
+}
