@@ -61,7 +61,11 @@ fn analyze(run: Run) -> Summary {
         mean,
         std_dev: var.sqrt(),
         min: run.samples.iter().copied().fold(f64::INFINITY, f64::min),
-        max: run.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        max: run
+            .samples
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max),
     }
 }
 
@@ -76,10 +80,18 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
     let seconds = start.elapsed().as_secs_f64();
 
     // Results come back in input order, and equal a direct call of the same function.
-    assert!(summaries.iter().enumerate().all(|(i, s)| s.id as usize == i));
+    assert!(
+        summaries
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.id as usize == i)
+    );
     assert_eq!(summaries[0], analyze(load_run(0)));
 
-    println!("{:>6} {:>8} {:>9} {:>9} {:>9} {:>9}", "run", "n", "mean", "std_dev", "min", "max");
+    println!(
+        "{:>6} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "run", "n", "mean", "std_dev", "min", "max"
+    );
     for s in summaries.iter().take(5) {
         println!(
             "{:>6} {:>8} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",

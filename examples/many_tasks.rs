@@ -45,7 +45,7 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
     let counts = pool.map(word_count, texts.iter().map(|t| t.to_string()))?;
     println!("word counts: {counts:?}");
 
-    let series = vec![vec![1.0, 2.0], vec![], vec![3.0]];
+    let series = [vec![1.0, 2.0], vec![], vec![3.0]];
     let inputs = series.iter().cloned().map(|s| (s, 10.0));
     let mut failures = 0;
     for (index, outcome) in pool.map_unordered(scale, inputs) {
@@ -64,7 +64,14 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
 
     let handle = pool.submit(whoami, ());
     let other = pool.submit(stats::mean, vec![2.0, 4.0]);
-    println!("a worker with pid {} answered; mean {}", handle.wait()?, other.wait()?);
-    println!("called directly: word_count = {}", word_count("a b c".into()));
+    println!(
+        "a worker with pid {} answered; mean {}",
+        handle.wait()?,
+        other.wait()?
+    );
+    println!(
+        "called directly: word_count = {}",
+        word_count("a b c".into())
+    );
     Ok(())
 }

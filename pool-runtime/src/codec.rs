@@ -7,8 +7,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Appends the encoding of `value` to `buf`.
-pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), String> {
-    postcard::to_io(value, buf).map(|_| ()).map_err(|e| e.to_string())
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
+    postcard::to_io(value, buf)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Decodes a whole value from `bytes`; trailing bytes are an error.
@@ -38,6 +43,9 @@ mod tests {
         let mut buf = Vec::new();
         encode_into(&5u8, &mut buf).unwrap();
         buf.push(0);
-        assert_eq!(decode::<u8>(&buf).unwrap_err(), "1 unexpected trailing bytes");
+        assert_eq!(
+            decode::<u8>(&buf).unwrap_err(),
+            "1 unexpected trailing bytes"
+        );
     }
 }

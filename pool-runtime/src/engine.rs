@@ -8,7 +8,7 @@
 //! The typed layer (`pool.rs`) owns the input iterators and decodes results; this module sees
 //! only bytes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::error::{Error, TaskErrorKind};
 use crate::protocol::{self, Hello, Outcomes, ResultFrame, Status, Tag};
@@ -18,6 +18,9 @@ use crate::transport::mpi::MAX_FRAME;
 
 /// A chunk stops growing once its frame is this large.
 const SOFT_FRAME_LIMIT: usize = 8 << 20;
+
+/// Buffers kept for reuse.
+const MAX_SPARE: usize = 64;
 
 /// Chunks in flight per worker when the caller does not say.
 pub(crate) const DEFAULT_PREFETCH: usize = 2;
@@ -68,7 +71,11 @@ const MAX_CHUNK_ITEMS: usize = 1 << 16;
 /// Items for the next adaptive chunk: as many as fill [`TARGET_CHUNK_NS`] at the measured
 /// time per item (one until measured), and at the tail no more than a share of what is left,
 /// so the last workers finish together (guided self-scheduling).
-pub(crate) fn adaptive_chunk(item_ns: Option<f64>, remaining: Option<u64>, workers: usize) -> usize {
+pub(crate) fn adaptive_chunk(
+    item_ns: Option<f64>,
+    remaining: Option<u64>,
+    workers: usize,
+) -> usize {
     let by_time = match item_ns {
         None => 1,
         Some(ns) => (TARGET_CHUNK_NS / ns.max(1.0)).clamp(1.0, MAX_CHUNK_ITEMS as f64) as usize,
@@ -132,6 +139,7 @@ enum Ready {
 
 #[derive(Debug)]
 struct Job {
+    id: u32,
     task: &'static str,
     task_id: u64,
     /// Items sent or queued whose outcome has not been read yet.
@@ -171,7 +179,8 @@ struct Queued {
 pub(crate) struct Engine {
     link: Box<dyn MasterLink>,
     workers: Vec<WorkerSlot>,
-    jobs: HashMap<u32, Job>,
+    /// Open jobs; there are few, so a vector beats a hash map.
+    jobs: Vec<Job>,
     next_job: u32,
     queued: VecDeque<Queued>,
     spare: Vec<Vec<u8>>,
@@ -192,7 +201,7 @@ impl Engine {
         Engine {
             link,
             workers,
-            jobs: HashMap::new(),
+            jobs: Vec::new(),
             next_job: 0,
             queued: VecDeque::new(),
             spare: Vec::new(),
@@ -203,6 +212,10 @@ impl Engine {
 
     pub(crate) fn workers(&self) -> usize {
         self.workers.len()
+    }
+
+    fn job(&self, id: u32) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id == id)
     }
 
     /// Waits for every worker's HELLO and checks that all ranks run the same tasks.
@@ -283,33 +296,27 @@ impl Engine {
     pub(crate) fn open_job(&mut self, task: &'static str, task_id: u64) -> u32 {
         let id = self.next_job;
         self.next_job = self.next_job.wrapping_add(1);
-        self.jobs.insert(
+        self.jobs.push(Job {
             id,
-            Job {
-                task,
-                task_id,
-                outstanding: 0,
-                ready_items: 0,
-                ready: VecDeque::new(),
-                abandoned: false,
-                item_ns: None,
-                last_chunk: 1,
-            },
-        );
+            task,
+            task_id,
+            outstanding: 0,
+            ready_items: 0,
+            ready: VecDeque::new(),
+            abandoned: false,
+            item_ns: None,
+            last_chunk: 1,
+        });
         id
     }
 
     /// Closes a job whose reader is gone; results still on their way are dropped on arrival.
     pub(crate) fn close_job(&mut self, id: u32) {
-        let Some(job) = self.jobs.get_mut(&id) else {
+        let Some(job) = job_mut(&mut self.jobs, id) else {
             return;
         };
         job.ready_items = 0;
-        for ready in job.ready.drain(..) {
-            if let Ready::Frame { frame, .. } = ready {
-                self.spare.push(frame);
-            }
-        }
+        job.ready.clear();
         // Items queued but never sent are simply forgotten; those in flight are dropped
         // when they arrive.
         self.queued.retain(|q| q.chunk.job != id);
@@ -322,13 +329,20 @@ impl Engine {
             .sum();
         job.abandoned = true;
         if job.outstanding == 0 {
-            self.jobs.remove(&id);
+            self.jobs.retain(|j| j.id != id);
         }
     }
 
     /// Items of the job not read yet (sent, queued, or arrived).
     pub(crate) fn outstanding(&self, id: u32) -> u64 {
-        self.jobs.get(&id).map_or(0, |j| j.outstanding)
+        self.job(id).map_or(0, |j| j.outstanding)
+    }
+
+    /// Keeps a frame's buffer for reuse, within limits.
+    fn recycle(&mut self, frame: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE && frame.capacity() <= SOFT_FRAME_LIMIT * 2 {
+            self.spare.push(frame);
+        }
     }
 
     fn buffer(&mut self) -> Vec<u8> {
@@ -358,22 +372,22 @@ impl Engine {
         pace: Pace,
     ) -> Option<(Chunk, Vec<u8>)> {
         let workers = self.workers.len();
-        let job = self.jobs.get_mut(&id)?;
+        let job = job_mut(&mut self.jobs, id)?;
         let task_id = job.task_id;
-        let chunksize = pace.chunksize.unwrap_or_else(|| {
-            adaptive_chunk(job.item_ns, source.remaining_hint(), workers)
-        });
+        let chunksize = pace
+            .chunksize
+            .unwrap_or_else(|| adaptive_chunk(job.item_ns, source.remaining_hint(), workers));
         job.last_chunk = chunksize;
         let mut frame = self.buffer();
         loop {
             if source.exhausted() {
-                self.spare.push(frame);
+                self.recycle(frame);
                 return None;
             }
             let first = source.next_index();
             protocol::begin_task_frame(&mut frame, id, task_id, first);
             let fill = source.fill(&mut frame, chunksize.max(1), SOFT_FRAME_LIMIT);
-            let job = self.jobs.get_mut(&id)?;
+            let job = job_mut(&mut self.jobs, id)?;
             let any_failed = fill.failed.is_some();
             if let Some((index, message)) = fill.failed {
                 job.outstanding += 1;
@@ -415,7 +429,7 @@ impl Engine {
             }
             if any_failed {
                 // The failure is ready to be read; the next call goes on after it.
-                self.spare.push(frame);
+                self.recycle(frame);
                 return None;
             }
         }
@@ -434,9 +448,9 @@ impl Engine {
     pub(crate) fn dispatch(&mut self, mut source: Option<(u32, &mut dyn Source)>, pace: Pace) {
         let n = self.workers.len();
         if let Some((id, _)) = source {
-            if let Some(job) = self.jobs.get(&id) {
+            if let Some(job) = self.job(id) {
                 let window = (n * pace.prefetch.max(1) * job.last_chunk) as u64;
-                if job.ready_items >= window {
+                if job.ready_items > window {
                     source = None;
                 }
             }
@@ -495,7 +509,11 @@ impl Engine {
             );
             return;
         }
-        let Some(chunk) = self.workers.get_mut(w).and_then(|s| s.in_flight.pop_front()) else {
+        let Some(chunk) = self
+            .workers
+            .get_mut(w)
+            .and_then(|s| s.in_flight.pop_front())
+        else {
             eprintln!("pool: ignoring a RESULT frame from rank {rank}, which holds no task");
             return;
         };
@@ -506,7 +524,7 @@ impl Engine {
                     && f.header.first == chunk.first
                     && f.header.count == chunk.count =>
             {
-                if let Some(job) = self.jobs.get_mut(&chunk.job) {
+                if let Some(job) = job_mut(&mut self.jobs, chunk.job) {
                     job.observe(f.header.busy_ns, f.header.count);
                 }
                 Ready::Frame {
@@ -543,16 +561,16 @@ impl Engine {
                 format!("malformed reply from rank {rank}: {e}"),
             ),
         };
-        let Some(job) = self.jobs.get_mut(&chunk.job) else {
+        let Some(job) = job_mut(&mut self.jobs, chunk.job) else {
             return;
         };
         if job.abandoned {
             job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
             if job.outstanding == 0 {
-                self.jobs.remove(&chunk.job);
+                self.jobs.retain(|j| j.id != chunk.job);
             }
             if let Ready::Frame { frame, .. } = ready {
-                self.spare.push(frame);
+                self.recycle(frame);
             }
         } else {
             job.ready_items += u64::from(chunk.count);
@@ -576,7 +594,7 @@ impl Engine {
         id: u32,
         read: impl FnOnce(Origin<'_>, Raw<'_>) -> R,
     ) -> Option<R> {
-        let job = self.jobs.get_mut(&id)?;
+        let job = job_mut(&mut self.jobs, id)?;
         let front = job.ready.front_mut()?;
         let (result, finished) = match front {
             Ready::Frame {
@@ -630,7 +648,7 @@ impl Engine {
         job.ready_items -= 1;
         if finished {
             if let Some(Ready::Frame { frame, .. }) = job.ready.pop_front() {
-                self.spare.push(frame);
+                self.recycle(frame);
             }
         }
         Some(result)
@@ -657,6 +675,10 @@ impl Engine {
         }
         self.link.close();
     }
+}
+
+fn job_mut(jobs: &mut [Job], id: u32) -> Option<&mut Job> {
+    jobs.iter_mut().find(|j| j.id == id)
 }
 
 fn kind_of(status: Status) -> TaskErrorKind {

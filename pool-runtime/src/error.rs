@@ -14,7 +14,9 @@ pub enum Error {
     #[error(transparent)]
     Task(Box<TaskError>),
     /// MPI was initialized before the pool started.
-    #[error("MPI is already initialized: start the pool once, through #[pool_main] or pool_runtime::run")]
+    #[error(
+        "MPI is already initialized: start the pool once, through #[pool_main] or pool_runtime::run"
+    )]
     AlreadyInitialized,
     /// Several `#[pool_task]`s claim the same name.
     #[error(

@@ -83,21 +83,34 @@ pub mod prelude {
 // Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::pool::Pool;
     pub use crate::registry::{InvokeFn, TaskEntry, task_id};
     pub use crate::runtime::{MainResult, run};
     pub use crate::task::{Task, TaskFailure, TaskResult, invoke};
     pub use inventory;
     pub use serde;
-    pub use serde::Serialize;
-    pub use serde::de::DeserializeOwned;
 
     pub use ::core::result::Result;
     pub use ::std::string::String;
     pub use ::std::vec::Vec;
 
-    /// Fails to compile, at the argument's span, unless `T` can travel as a task argument.
-    pub const fn assert_arg<T: Serialize + DeserializeOwned>() {}
+    /// Runs task `T` from bytes to bytes; `f` calls the user's function.
+    ///
+    /// Generic over the task rather than over its argument and output types: the bounds on
+    /// those were checked once, at `impl Task`, at the user's types, and a type that is not
+    /// `Serialize` is not reported again here.
+    pub fn invoke_task<T: Task>(
+        input: &[u8],
+        output: &mut Vec<u8>,
+        f: fn(T::Args) -> Result<T::Output, String>,
+    ) -> Result<(), TaskFailure> {
+        invoke::<T::Args, T::Output>(input, output, f)
+    }
 
-    /// Fails to compile, at the return type's span, unless `T` can travel back as a result.
-    pub const fn assert_output<T: Serialize + DeserializeOwned>() {}
+    /// The value of a fallible task, or its error's message. Called as
+    /// `into_task_result::<ReturnType>(value)`, so a missing `Display` on the error type is
+    /// reported at the user's return type.
+    pub fn into_task_result<R: TaskResult>(value: R) -> Result<R::Ok, String> {
+        value.into_task_result()
+    }
 }

@@ -132,7 +132,12 @@ impl Pool {
     /// # Errors
     ///
     /// As [`Pool::map`].
-    pub fn map_with<T, I>(&self, task: T, inputs: I, options: Options) -> Result<Vec<T::Output>, Error>
+    pub fn map_with<T, I>(
+        &self,
+        task: T,
+        inputs: I,
+        options: Options,
+    ) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
         I: IntoIterator<Item = T::Args>,
@@ -198,6 +203,7 @@ impl Pool {
             source: Inputs::new(inputs.into_iter()),
             pace: options.pace(),
             done: false,
+            unpolled: 0,
             task: PhantomData,
         }
     }
@@ -308,8 +314,13 @@ pub struct MapUnordered<'p, T: Task, I> {
     source: Inputs<I>,
     pace: Pace,
     done: bool,
+    /// Items handed out since the master last looked for new frames.
+    unpolled: u32,
     task: PhantomData<T>,
 }
+
+/// How many arrived results [`MapUnordered`] hands out between two looks at the transport.
+const POLL_EVERY: u32 = 64;
 
 impl<T: Task, I> fmt::Debug for MapUnordered<'_, T, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -332,8 +343,18 @@ where
             return None;
         }
         let mut engine = self.pool.engine.borrow_mut();
+        // Results already here are handed out without asking MPI each time; every
+        // POLL_EVERY items (or when none is here) the master takes in new frames and refills
+        // the workers.
+        if self.unpolled < POLL_EVERY {
+            if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
+                self.unpolled += 1;
+                return Some(item);
+            }
+        }
+        self.unpolled = 0;
+        engine.receive_available();
         loop {
-            engine.receive_available();
             engine.dispatch(Some((self.job, &mut self.source)), self.pace);
             if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
                 return Some(item);
@@ -386,8 +407,8 @@ impl<T: Task> Handle<'_, T> {
     pub fn wait(mut self) -> Result<T::Output, TaskError> {
         self.waited = true;
         let mut engine = self.pool.engine.borrow_mut();
+        engine.receive_available();
         loop {
-            engine.receive_available();
             engine.dispatch(None, Pace::default());
             if let Some((_, outcome)) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
                 engine.close_job(self.job);

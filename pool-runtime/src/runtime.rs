@@ -98,7 +98,9 @@ where
         match panic::catch_unwind(AssertUnwindSafe(|| worker::serve(&mut link))) {
             Ok(code) => code,
             Err(_) => {
-                eprintln!("pool: internal error on rank {rank} (panic above); aborting the MPI job");
+                eprintln!(
+                    "pool: internal error on rank {rank} (panic above); aborting the MPI job"
+                );
                 world.abort(70)
             }
         }

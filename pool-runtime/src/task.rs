@@ -48,7 +48,7 @@ use crate::protocol::Status;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a pool task",
     label = "not a pool task",
-    note = "put `#[pool_task]` on the function you want the pool to run"
+    note = "put `#[pool_task]` on the function you want the pool to run, and fix any error it reports"
 )]
 pub trait Task: Copy + Send + Sync + 'static {
     /// The arguments of one call: one argument as itself, several as a tuple, none as `()`.
@@ -185,9 +185,8 @@ where
 {
     let start = output.len();
     let result = catch_task_panic(|| {
-        let args = codec::decode::<A>(input).map_err(|e| {
-            TaskFailure::BadInput(format!("cannot decode the arguments: {e}"))
-        })?;
+        let args = codec::decode::<A>(input)
+            .map_err(|e| TaskFailure::BadInput(format!("cannot decode the arguments: {e}")))?;
         let value = f(args).map_err(TaskFailure::Failed)?;
         codec::encode_into(&value, output)
             .map_err(|e| TaskFailure::BadOutput(format!("cannot encode the result: {e}")))
@@ -236,6 +235,9 @@ mod tests {
     #[test]
     fn result_conversion() {
         let r: Result<u8, std::fmt::Error> = Err(std::fmt::Error);
-        assert_eq!(r.into_task_result(), Err("an error occurred when formatting an argument".into()));
+        assert_eq!(
+            r.into_task_result(),
+            Err("an error occurred when formatting an argument".into())
+        );
     }
 }

@@ -43,7 +43,9 @@ impl LocalMaster {
                     }))
                     .is_err()
                     {
-                        eprintln!("pool: internal error in worker thread {id} (panic above); aborting");
+                        eprintln!(
+                            "pool: internal error in worker thread {id} (panic above); aborting"
+                        );
                         std::process::abort();
                     }
                 })

@@ -5,6 +5,7 @@
 //! sends with `MPI_Isend` and keeps each buffer until the send completes: it never blocks on a
 //! send, so a worker blocked sending a large result to it can never deadlock with it.
 
+use std::collections::VecDeque;
 use std::os::raw::c_int;
 
 use mpi::datatype::traits::Equivalence;
@@ -13,15 +14,19 @@ use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
-use super::{Backoff, Incoming, MasterLink, WorkerLink};
+use super::{Incoming, MasterLink, Waiter, WorkerLink};
 use crate::protocol::Tag;
 
 /// The largest frame one MPI message can carry: MPI counts are `int`.
 pub(crate) const MAX_FRAME: usize = c_int::MAX as usize;
 
+/// Send buffers kept for reuse; more would only hold memory.
+const MAX_FREE_BUFFERS: usize = 64;
+
 pub(crate) struct MpiMaster {
     comm: SimpleCommunicator,
-    pending: Vec<PendingSend>,
+    waiter: Waiter,
+    pending: VecDeque<PendingSend>,
     free: Vec<Vec<u8>>,
 }
 
@@ -35,30 +40,29 @@ impl MpiMaster {
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
         MpiMaster {
             comm,
-            pending: Vec::new(),
+            waiter: Waiter::default(),
+            pending: VecDeque::new(),
             free: Vec::new(),
         }
     }
 
-    /// Moves the buffers of completed sends to the free list.
+    /// Moves the buffers of completed sends to the free list. Sends complete about in order,
+    /// so this stops at the oldest one still running.
     fn progress_sends(&mut self) {
-        let mut i = 0;
-        while i < self.pending.len() {
+        while let Some(oldest) = self.pending.front_mut() {
             let mut flag: c_int = 0;
             // SAFETY: the request came from MPI_Isend and has not completed yet; MPI_Test
             // writes `flag` and, on completion, sets the request to MPI_REQUEST_NULL.
             unsafe {
-                ffi::MPI_Test(
-                    &mut self.pending[i].request,
-                    &mut flag,
-                    ffi::RSMPI_STATUS_IGNORE,
-                );
+                ffi::MPI_Test(&mut oldest.request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
             }
-            if flag != 0 {
-                let done = self.pending.swap_remove(i);
-                self.free.push(done.buf);
-            } else {
-                i += 1;
+            if flag == 0 {
+                return;
+            }
+            if let Some(done) = self.pending.pop_front() {
+                if self.free.len() < MAX_FREE_BUFFERS {
+                    self.free.push(done.buf);
+                }
             }
         }
     }
@@ -70,7 +74,9 @@ impl MpiMaster {
             .immediate_matched_probe()?
             .matched_receive_vec::<u8>();
         Some(Incoming {
-            worker: usize::try_from(status.source_rank()).unwrap_or(0).saturating_sub(1),
+            worker: usize::try_from(status.source_rank())
+                .unwrap_or(0)
+                .saturating_sub(1),
             tag: status.tag(),
             bytes,
         })
@@ -104,20 +110,17 @@ impl MasterLink for MpiMaster {
                 &mut request,
             );
         }
-        self.pending.push(PendingSend {
+        self.pending.push_back(PendingSend {
             request,
             buf: frame,
         });
     }
 
     fn recv(&mut self) -> Incoming {
-        let mut backoff = Backoff::default();
-        loop {
-            if let Some(incoming) = self.try_recv() {
-                return incoming;
-            }
-            backoff.snooze();
-        }
+        let mut waiter = std::mem::take(&mut self.waiter);
+        let incoming = waiter.wait(|| self.try_recv());
+        self.waiter = waiter;
+        incoming
     }
 
     fn try_recv(&mut self) -> Option<Incoming> {
@@ -132,21 +135,25 @@ impl MasterLink for MpiMaster {
     }
 
     fn close(&mut self) {
-        let mut backoff = Backoff::default();
-        while !self.pending.is_empty() {
+        let mut waiter = Waiter::default();
+        waiter.wait(|| {
             self.progress_sends();
-            backoff.snooze();
-        }
+            self.pending.is_empty().then_some(())
+        });
     }
 }
 
 pub(crate) struct MpiWorker {
     comm: SimpleCommunicator,
+    waiter: Waiter,
 }
 
 impl MpiWorker {
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
-        MpiWorker { comm }
+        MpiWorker {
+            comm,
+            waiter: Waiter::default(),
+        }
     }
 }
 
@@ -157,14 +164,12 @@ impl WorkerLink for MpiWorker {
 
     fn recv(&mut self) -> (i32, Vec<u8>) {
         let master = self.comm.process_at_rank(0);
-        let mut backoff = Backoff::default();
-        loop {
-            if let Some(probed) = master.immediate_matched_probe() {
-                let (bytes, status) = probed.matched_receive_vec::<u8>();
-                return (status.tag(), bytes);
-            }
-            backoff.snooze();
-        }
+        self.waiter.wait(|| {
+            let (bytes, status) = master
+                .immediate_matched_probe()?
+                .matched_receive_vec::<u8>();
+            Some((status.tag(), bytes))
+        })
     }
 
     fn send(&mut self, tag: Tag, frame: &[u8]) {
