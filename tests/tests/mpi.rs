@@ -100,11 +100,19 @@ const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 fn scenario_everywhere(name: &str) {
     let r = single(SCENARIOS, &[name]);
     r.assert_success();
-    assert!(r.stdout.contains(&format!("scenario {name} passed")), "{}", r.describe());
+    assert!(
+        r.stdout.contains(&format!("scenario {name} passed")),
+        "{}",
+        r.describe()
+    );
     for n in 1..=4 {
         let r = mpirun(n, SCENARIOS, &[name]);
         r.assert_success();
-        let workers = if n == 1 { "" } else { &format!("with {} workers", n - 1) };
+        let workers = if n == 1 {
+            ""
+        } else {
+            &format!("with {} workers", n - 1)
+        };
         assert!(r.stdout.contains(workers), "{}", r.describe());
     }
 }
@@ -142,7 +150,8 @@ fn main_returning_err_exits_non_zero_everywhere() {
         let r = mpirun(n, SCENARIOS, &["main_err"]);
         assert_ne!(r.status, Some(0), "{}", r.describe());
         assert!(
-            r.stderr.contains("Error: protocol error from rank 0: user error on purpose"),
+            r.stderr
+                .contains("Error: protocol error from rank 0: user error on purpose"),
             "{}",
             r.describe()
         );
@@ -156,7 +165,11 @@ fn main_panicking_exits_non_zero_without_hanging() {
     for n in [1, 3] {
         let r = mpirun(n, SCENARIOS, &["main_panic"]);
         assert_ne!(r.status, Some(0), "{}", r.describe());
-        assert!(r.stderr.contains("main panics on purpose"), "{}", r.describe());
+        assert!(
+            r.stderr.contains("main panics on purpose"),
+            "{}",
+            r.describe()
+        );
     }
     let r = single(SCENARIOS, &["main_panic"]);
     assert_eq!(r.status, Some(101), "{}", r.describe());
@@ -170,11 +183,12 @@ fn ranks_with_different_tasks_are_refused_at_start_up() {
     let r = run(cmd);
     assert_ne!(r.status, Some(0), "{}", r.describe());
     assert!(
-        r.stderr
-            .contains("Error: rank 1 on ")
-            && r.stderr.contains("has different pool tasks than the master (rank 0): it lacks ")
+        r.stderr.contains("Error: rank 1 on ")
+            && r.stderr
+                .contains("has different pool tasks than the master (rank 0): it lacks ")
             && r.stderr.contains("scenarios::negate")
-            && r.stderr.contains("it has other_tasks::only_here that the master lacks")
+            && r.stderr
+                .contains("it has other_tasks::only_here that the master lacks")
             && r.stderr.contains("run the same binary on every rank"),
         "{}",
         r.describe()

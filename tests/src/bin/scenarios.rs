@@ -5,8 +5,8 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 
-use pool_runtime::prelude::*;
 use pool_runtime::TaskErrorKind;
+use pool_runtime::prelude::*;
 use tests::{add, echo, even_only, panic_on_three, sleep_ms, square, worker_pid};
 
 /// A task in the binary itself, next to the library's.
@@ -19,7 +19,10 @@ fn results(pool: &Pool) -> Result<(), Error> {
     // Ordered map, across crates and argument shapes.
     let squares = pool.map(square, 0..1000)?;
     assert_eq!(squares, (0..1000).map(|x| x * x).collect::<Vec<u64>>());
-    assert_eq!(pool.map(add, (0..100).map(|i| (i, 2 * i)))?, (0..100).map(|i| 3 * i).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map(add, (0..100).map(|i| (i, 2 * i)))?,
+        (0..100).map(|i| 3 * i).collect::<Vec<_>>()
+    );
     assert_eq!(pool.map(negate, [1, -2, 3])?, [-1, 2, -3]);
     // Empty input.
     assert!(pool.map(square, std::iter::empty())?.is_empty());
@@ -66,7 +69,9 @@ fn errors(pool: &Pool) -> Result<(), Error> {
     let mpi = pool_is_mpi(pool);
     // map: the first failure (lowest index) after the running tasks drained.
     let err = pool.map(even_only, 0..20).expect_err("odd numbers fail");
-    let Error::Task(e) = err else { panic!("expected a task error, got {err}") };
+    let Error::Task(e) = err else {
+        panic!("expected a task error, got {err}")
+    };
     assert_eq!(e.index, 1);
     assert_eq!(e.task, "tests::even_only");
     assert_eq!(e.kind, TaskErrorKind::Failed);
@@ -75,14 +80,24 @@ fn errors(pool: &Pool) -> Result<(), Error> {
     assert_eq!(e.rank == 0, !mpi, "rank {} in mpi mode {mpi}", e.rank);
     assert_eq!(
         e.to_string(),
-        format!("task tests::even_only failed on item 1 (rank {} on {}): 1 is odd", e.rank, e.host)
+        format!(
+            "task tests::even_only failed on item 1 (rank {} on {}): 1 is odd",
+            e.rank, e.host
+        )
     );
 
     // A panic is caught, reported with its message and location, and the pool goes on.
     let err = pool.map(panic_on_three, 0..10).expect_err("3 panics");
-    let Error::Task(e) = err else { panic!("expected a task error, got {err}") };
+    let Error::Task(e) = err else {
+        panic!("expected a task error, got {err}")
+    };
     assert_eq!((e.index, e.kind), (3, TaskErrorKind::Panicked));
-    assert!(e.message.starts_with("assertion `left != right` failed: three is not allowed"), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with("assertion `left != right` failed: three is not allowed"),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains("tests/src/lib.rs:"), "{}", e.message);
 
     // Unordered: every item reported, failures and values alike.
@@ -107,7 +122,10 @@ fn errors(pool: &Pool) -> Result<(), Error> {
 
 fn many(pool: &Pool) -> Result<(), Error> {
     let n: u64 = 100_000;
-    let sum: u64 = pool.map_unordered(square, 0..n).map(|(_, r)| r.expect("square")).sum();
+    let sum: u64 = pool
+        .map_unordered(square, 0..n)
+        .map(|(_, r)| r.expect("square"))
+        .sum();
     assert_eq!(sum, (0..n).map(|x| x * x).sum::<u64>());
     let ordered = pool.map(add, (0..n).map(|i| (i, 1)))?;
     assert!(ordered.iter().enumerate().all(|(i, &v)| v == i as u64 + 1));
@@ -130,7 +148,10 @@ fn lazy(pool: &Pool) -> Result<(), Error> {
     // In flight: one window (workers x prefetch x chunksize); arrived but not read: at most
     // about one more.
     let window = pool.workers() * 2 * 4;
-    assert!(max_ahead <= 2 * window, "{max_ahead} inputs read ahead, window {window}");
+    assert!(
+        max_ahead <= 2 * window,
+        "{max_ahead} inputs read ahead, window {window}"
+    );
     // An infinite input is fine when the consumer stops.
     let firsts: Vec<_> = pool.map_unordered(square, 0..).take(10).collect();
     assert_eq!(firsts.len(), 10);
@@ -145,7 +166,12 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         "errors" => errors(pool)?,
         "many" => many(pool)?,
         "lazy" => lazy(pool)?,
-        "main_err" => return Err(Error::Protocol { rank: 0, message: "user error on purpose".into() }),
+        "main_err" => {
+            return Err(Error::Protocol {
+                rank: 0,
+                message: "user error on purpose".into(),
+            });
+        }
         "main_panic" => panic!("main panics on purpose"),
         other => panic!("unknown scenario {other:?}"),
     }
