@@ -59,7 +59,8 @@ pub(crate) trait WorkerLink {
 /// long its waits usually take: when they are short, it polls (yielding the core to any other
 /// process on it) a few times longer than usual before sleeping, which keeps both ends awake;
 /// when they are long (tasks that run for milliseconds), it polls briefly, then sleeps with
-/// exponential backoff up to [`Waiter::MAX_SLEEP`].
+/// exponential backoff up to a quarter of a usual wait (at most [`Waiter::MAX_SLEEP`]), so a
+/// master waiting on 10 ms tasks wakes a handful of times per result.
 #[derive(Debug, Default)]
 pub(crate) struct Waiter {
     /// Moving average of recent waits.
@@ -73,8 +74,9 @@ impl Waiter {
     const MAX_POLL: Duration = Duration::from_millis(1);
     const SLOW_POLL: Duration = Duration::from_micros(20);
     const FIRST_SLEEP: Duration = Duration::from_micros(20);
+    const MIN_NAP_CAP: Duration = Duration::from_micros(100);
     /// The longest nap: bounds how late a sleeping rank notices a message.
-    pub(crate) const MAX_SLEEP: Duration = Duration::from_micros(500);
+    pub(crate) const MAX_SLEEP: Duration = Duration::from_millis(2);
 
     /// Calls `poll` until it returns a value.
     pub(crate) fn wait<T>(&mut self, mut poll: impl FnMut() -> Option<T>) -> T {
@@ -84,7 +86,8 @@ impl Waiter {
         }
         let start = Instant::now();
         let budget = self.poll_budget();
-        let mut sleep = Self::FIRST_SLEEP;
+        let nap_cap = (self.typical / 4).clamp(Self::MIN_NAP_CAP, Self::MAX_SLEEP);
+        let mut sleep = (self.typical / 32).clamp(Self::FIRST_SLEEP, nap_cap);
         let mut polls: u32 = 0;
         loop {
             if let Some(value) = poll() {
@@ -100,7 +103,7 @@ impl Waiter {
                 std::thread::yield_now();
             } else {
                 std::thread::sleep(sleep);
-                sleep = (sleep * 2).min(Self::MAX_SLEEP);
+                sleep = (sleep * 2).min(nap_cap);
             }
         }
     }
