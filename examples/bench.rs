@@ -46,6 +46,13 @@ fn payload(data: Vec<f64>) -> Vec<f64> {
     data
 }
 
+/// `payload --bulk`: the same through the bulk fast path (one memcpy instead of serde's
+/// element-by-element encoding).
+#[pool_task]
+fn payload_bulk(data: Bulk<f64>) -> Bulk<f64> {
+    data
+}
+
 #[derive(Clone, Debug)]
 struct Args {
     workload: String,
@@ -59,6 +66,8 @@ struct Args {
     payload_mib: f64,
     warmup: Option<usize>,
     tag: Option<String>,
+    unordered: bool,
+    bulk: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -74,6 +83,8 @@ fn parse_args() -> Result<Args, String> {
         payload_mib: 1.0,
         warmup: None,
         tag: None,
+        unordered: false,
+        bulk: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -93,6 +104,10 @@ fn parse_args() -> Result<Args, String> {
             "--payload-mib" => args.payload_mib = num(&flag, value()?)?,
             "--warmup" => args.warmup = Some(num(&flag, value()?)?),
             "--tag" => args.tag = Some(value()?),
+            // Pool only: stream results with map_unordered instead of collecting with map.
+            "--unordered" => args.unordered = true,
+            // Pool only: send payloads as `Bulk<f64>` instead of `Vec<f64>`.
+            "--bulk" => args.bulk = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -142,6 +157,17 @@ fn cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Peak resident memory of this process (`VmHWM`), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kib| kib * 1024.0 / 1e6)
+}
+
 /// What one timed run measured.
 struct Measured {
     seconds: f64,
@@ -184,6 +210,20 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
     let mut sleep_sum_us = 0;
     let mut sleep_max_us = 0;
     let (seconds, master_cpu_s, error) = match args.workload.as_str() {
+        "noop" if args.unordered => {
+            let _ = pool.map_with(noop, 0..warmup as u64, options);
+            time(|| {
+                let n = tasks as u64;
+                let mut sum = 0;
+                for (_, r) in pool.map_unordered_with(noop, 0..n, options) {
+                    match r {
+                        Ok(v) => sum += v,
+                        Err(e) => return Some(e.to_string()),
+                    }
+                }
+                (sum != n * (n - 1) / 2).then(|| format!("noop sum {sum}"))
+            })
+        }
         "noop" => {
             let _ = pool.map_with(noop, 0..warmup as u64, options);
             time(|| match pool.map_with(noop, 0..tasks as u64, options) {
@@ -207,6 +247,20 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
                 }
                 Err(e) => Some(e.to_string()),
             })
+        }
+        _ if args.bulk => {
+            let data = Bulk(payload_data(args));
+            let len = data.len();
+            let _ = pool.map_with(payload_bulk, (0..warmup).map(|_| data.clone()), options);
+            time(
+                || match pool.map_with(payload_bulk, (0..tasks).map(|_| data.clone()), options) {
+                    Ok(out) => {
+                        let out: Vec<Vec<f64>> = out.into_iter().map(Bulk::into_inner).collect();
+                        check_payload(&out, len)
+                    }
+                    Err(e) => Some(e.to_string()),
+                },
+            )
         }
         _ => {
             let data = payload_data(args);
@@ -406,7 +460,14 @@ fn report(args: &Args, ranks: usize, workers: usize, m: &Measured) {
         format!("\"seconds\":{:.6}", m.seconds),
         format!("\"tasks_per_s\":{:.1}", args.tasks as f64 / m.seconds),
         format!("\"master_cpu_s\":{:.6}", m.master_cpu_s),
+        format!("\"master_peak_rss_mb\":{:.1}", peak_rss_mb()),
     ];
+    if args.unordered {
+        fields.push("\"unordered\":true".to_owned());
+    }
+    if args.bulk {
+        fields.push("\"bulk\":true".to_owned());
+    }
     let (chunksize, prefetch) = if args.system == "raw" {
         ("1".to_owned(), "1".to_owned())
     } else {

@@ -57,6 +57,7 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod bulk;
 mod codec;
 mod engine;
 mod error;
@@ -68,6 +69,7 @@ mod task;
 mod transport;
 mod worker;
 
+pub use crate::bulk::Bulk;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
 pub use crate::pool::{Handle, MapUnordered, Options, Pool};
 pub use crate::runtime::{MainResult, run};
@@ -77,7 +79,7 @@ pub use pool_macros::{pool_main, pool_task};
 
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Error, Options, Pool, TaskError, pool_main, pool_task};
+    pub use crate::{Bulk, Error, Options, Pool, TaskError, pool_main, pool_task};
 }
 
 // Not public API. Used by generated code.
