@@ -50,3 +50,13 @@ pub fn sleep_ms(ms: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     ms
 }
+
+/// Kills its own process on 5, as a crashing native library would.
+#[pool_task]
+pub fn abort_on_five(x: u64) -> u64 {
+    if x == 5 {
+        std::process::abort();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    x
+}

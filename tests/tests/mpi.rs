@@ -212,3 +212,15 @@ fn duplicate_task_names_are_refused_at_start_up() {
         );
     }
 }
+
+#[test]
+fn a_crashed_worker_ends_the_job_without_hanging() {
+    let start = Instant::now();
+    let r = mpirun(3, SCENARIOS, &["worker_abort"]);
+    assert_ne!(r.status, Some(0), "{}", r.describe());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use pool_runtime::TaskErrorKind;
 use pool_runtime::prelude::*;
-use tests::{add, echo, even_only, panic_on_three, sleep_ms, square, worker_pid};
+use tests::{abort_on_five, add, echo, even_only, panic_on_three, sleep_ms, square, worker_pid};
 
 /// A task in the binary itself, next to the library's.
 #[pool_task]
@@ -173,6 +173,10 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
             });
         }
         "main_panic" => panic!("main panics on purpose"),
+        "worker_abort" => {
+            pool.map(abort_on_five, 0..100)?;
+            unreachable!("a worker aborted; mpirun ends the job");
+        }
         other => panic!("unknown scenario {other:?}"),
     }
     println!("scenario {scenario} passed with {} workers", pool.workers());
