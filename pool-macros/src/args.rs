@@ -1,8 +1,12 @@
 //! Parsing of the macros' arguments.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::{LitStr, Path, Token};
+
+const NAME_EXAMPLE: &str = "name = \"module::task\"";
+const CRATE_EXAMPLE: &str = "crate = \"::pool_runtime\"";
 
 mod kw {
     syn::custom_keyword!(name);
@@ -22,22 +26,35 @@ pub(crate) struct MainArgs {
 }
 
 /// The runtime crate's path: `crate = "..."` or `::pool_runtime`.
-pub(crate) fn runtime_path(krate: Option<&Path>) -> Path {
-    krate.cloned().unwrap_or_else(|| {
-        let mut path: Path = syn::parse_quote!(::pool_runtime);
-        for segment in &mut path.segments {
-            segment.ident.set_span(Span::call_site());
-        }
-        path
-    })
+pub(crate) fn runtime_path(krate: Option<&Path>) -> TokenStream {
+    match krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::pool_runtime),
+    }
 }
 
-fn parse_crate_path(input: ParseStream<'_>) -> syn::Result<Path> {
-    let lit: LitStr = input.parse()?;
+/// `= "value"` after `key`, with errors that show the expected form.
+fn parse_value(input: ParseStream<'_>, key: Span, example: &str) -> syn::Result<LitStr> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            key,
+            format!("expected a value: `{example}`"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    if input.peek(LitStr) {
+        input.parse()
+    } else {
+        Err(input.error(format!("expected a string: `{example}`")))
+    }
+}
+
+fn parse_crate_path(input: ParseStream<'_>, key: Span) -> syn::Result<Path> {
+    let lit = parse_value(input, key, CRATE_EXAMPLE)?;
     lit.parse::<Path>().map_err(|_| {
         syn::Error::new(
             lit.span(),
-            "expected a path to the pool runtime crate, for example `crate = \"::pool_runtime\"`",
+            format!("expected a path to the pool runtime crate: `{CRATE_EXAMPLE}`"),
         )
     })
 }
@@ -64,16 +81,17 @@ impl Parse for TaskArgs {
             let lookahead = input.lookahead1();
             if lookahead.peek(kw::name) {
                 let key: kw::name = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let lit: LitStr = input.parse()?;
+                let lit = parse_value(input, key.span, NAME_EXAMPLE)?;
                 if lit.value().is_empty() {
-                    return Err(syn::Error::new(lit.span(), "a task name must not be empty"));
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!("a task name must not be empty: `{NAME_EXAMPLE}`"),
+                    ));
                 }
                 set_once(&mut args.name, lit, key.span, "name")?;
             } else if lookahead.peek(Token![crate]) {
                 let key: Token![crate] = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let path = parse_crate_path(input)?;
+                let path = parse_crate_path(input, key.span)?;
                 set_once(&mut args.krate, path, key.span, "crate")?;
             } else {
                 return Err(lookahead.error());
@@ -95,8 +113,7 @@ impl Parse for MainArgs {
             let lookahead = input.lookahead1();
             if lookahead.peek(Token![crate]) {
                 let key: Token![crate] = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let path = parse_crate_path(input)?;
+                let path = parse_crate_path(input, key.span)?;
                 set_once(&mut args.krate, path, key.span, "crate")?;
             } else {
                 return Err(lookahead.error());
@@ -118,7 +135,9 @@ mod tests {
         let a: TaskArgs = syn::parse_str(r#"name = "x::y", crate = "::p""#).unwrap();
         assert_eq!(a.name.unwrap().value(), "x::y");
         assert!(a.krate.is_some());
-        let e = syn::parse_str::<TaskArgs>(r#"name = "a", name = "b""#).err().unwrap();
+        let e = syn::parse_str::<TaskArgs>(r#"name = "a", name = "b""#)
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "`name` is set twice; remove one of them");
         let e = syn::parse_str::<TaskArgs>("threads = 4").err().unwrap();
         assert_eq!(e.to_string(), "expected `name` or `crate`");
@@ -127,7 +146,9 @@ mod tests {
     #[test]
     fn main_args() {
         assert!(syn::parse_str::<MainArgs>("").unwrap().krate.is_none());
-        let e = syn::parse_str::<MainArgs>(r#"crate = "not a path!""#).err().unwrap();
+        let e = syn::parse_str::<MainArgs>(r#"crate = "not a path!""#)
+            .err()
+            .unwrap();
         assert!(e.to_string().starts_with("expected a path"));
     }
 }

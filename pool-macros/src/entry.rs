@@ -1,90 +1,103 @@
 //! `#[pool_main]`: parse, validate, expand.
 //!
-//! ```ignore
+//! ```text
 //! #[pool_main] fn main(pool: &mut Pool) -> Result<(), Error> { body }
 //! ```
 //! becomes
-//! ```ignore
+//! ```text
 //! fn main() {
 //!     fn __pool_main(pool: &mut Pool) -> Result<(), Error> { body }
-//!     ::pool_runtime::__private::run(__pool_main)
+//!     ::pool_runtime::__private::run::<_, Result<(), Error>>(|__pool: &mut Pool| __pool_main(__pool))
 //! }
 //! ```
 //! Worker ranks never run the body: `run` sends them into the worker loop.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
 use crate::args::{MainArgs, runtime_path};
+use crate::task::{parse_fn, pretty, respan};
 
 const SIGNATURE: &str = "`#[pool_main] fn main(pool: &mut Pool) -> Result<(), Error>`";
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let func: ItemFn = match syn::parse2(item.clone()) {
+    let func = match parse_fn(item.clone(), "pool_main", SIGNATURE) {
         Ok(func) => func,
         Err(e) => {
-            let e = syn::Error::new(
-                e.span(),
-                format!("{e}; #[pool_main] goes on the entry function: {SIGNATURE}"),
-            );
             let e = e.into_compile_error();
             return quote!(#item #e);
         }
     };
-    let (args, mut errors) = match syn::parse2::<MainArgs>(args) {
+    let (args, args_error) = match syn::parse2::<MainArgs>(args) {
         Ok(args) => (args, None),
         Err(e) => (MainArgs::default(), Some(e)),
     };
-    if let Err(e) = validate(&func) {
-        match &mut errors {
-            Some(all) => all.combine(e),
-            None => errors = Some(e),
-        }
-    }
-    match errors {
+    let (expanded, error) = match validate(&func) {
         // Keep the user's code (renamed, so no "wrong `main` type" follows) without the call
         // into the runtime, which would only add follow-on errors.
-        Some(e) => {
-            let e = e.into_compile_error();
-            let expanded = generate(&args, func, false);
-            quote!(#expanded #e)
+        Err(mut e) => {
+            if let Some(args_error) = args_error {
+                e.combine(args_error);
+            }
+            (generate(&args, func, false), Some(e))
         }
-        None => generate(&args, func, true),
-    }
+        // Bad arguments alone: expand with the default options.
+        Ok(()) => (generate(&args, func, true), args_error),
+    };
+    let error = error.map(syn::Error::into_compile_error);
+    quote!(#expanded #error)
 }
 
 fn validate(func: &ItemFn) -> syn::Result<()> {
     let sig = &func.sig;
     let mut errors: Vec<syn::Error> = Vec::new();
     if let Some(token) = &sig.asyncness {
-        errors.push(syn::Error::new(
-            token.span(),
-            format!("#[pool_main] can't be `async`: remove `async`; the pool runs synchronously: {SIGNATURE}"),
+        errors.push(syn::Error::new_spanned(
+            token,
+            "#[pool_main] can't be `async`: remove `async` (the pool runs synchronously; run \
+             async code inside with a runtime's `block_on`)",
         ));
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.push(syn::Error::new(
-            sig.generics.span(),
-            format!("#[pool_main] can't be generic: {SIGNATURE}"),
+    if !sig.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            format!(
+                "#[pool_main] can't be generic: remove `{}`",
+                pretty(&sig.generics)
+            ),
+        ));
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        errors.push(syn::Error::new_spanned(
+            where_clause,
+            "#[pool_main] can't have a `where` clause: remove it",
         ));
     }
     match sig.inputs.len() {
         1 => match &sig.inputs[0] {
-            FnArg::Typed(arg) if matches!(&*arg.ty, Type::Reference(r) if r.mutability.is_some()) => {}
-            arg => errors.push(syn::Error::new(
-                arg.span(),
-                format!("#[pool_main] takes the pool as `pool: &mut Pool`: {SIGNATURE}"),
+            FnArg::Typed(arg) if matches!(&*arg.ty, Type::Reference(r) if r.mutability.is_some()) =>
+                {}
+            FnArg::Typed(arg) => errors.push(syn::Error::new_spanned(
+                &arg.ty,
+                "#[pool_main] takes the pool by mutable reference: write `&mut Pool`",
+            )),
+            FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
+                receiver,
+                format!("#[pool_main] can't take `self`: write {SIGNATURE}"),
             )),
         },
         0 => errors.push(syn::Error::new(
             sig.paren_token.span.join(),
-            format!("#[pool_main] needs a parameter for the pool: {SIGNATURE}"),
+            "#[pool_main] needs a parameter for the pool: write `(pool: &mut Pool)`",
         )),
-        _ => errors.push(syn::Error::new(
-            sig.inputs.span(),
-            format!("#[pool_main] takes exactly one parameter, the pool: {SIGNATURE}"),
+        _ => errors.push(syn::Error::new_spanned(
+            &sig.inputs,
+            format!(
+                "#[pool_main] takes exactly one parameter, the pool: remove the others, as in \
+                 {SIGNATURE}"
+            ),
         )),
     }
     let mut all = errors.into_iter();
@@ -107,13 +120,33 @@ fn generate(args: &MainArgs, func: ItemFn, call: bool) -> TokenStream {
         ..
     } = func;
     let outer_ident = sig.ident.clone();
-    let inner = format_ident!("__pool_main");
+    // At the user's name, so that a note about "the function defined here" shows it.
+    let inner = format_ident!("__pool_main", span = outer_ident.span());
     sig.ident = inner.clone();
-    // The entry point runs the pool and never returns; its own signature has no inputs.
-    let run = match &sig.output {
-        _ if !call => quote!(),
-        ReturnType::Type(_, ty) => quote_spanned!(ty.span()=> #krate::__private::run(#inner)),
-        ReturnType::Default => quote!(#krate::__private::run(#inner)),
+    let run = if call {
+        // The pool goes through a closure so that a parameter of the wrong type is reported
+        // at that type, and the return type is named in `run::<_, R>` so that an
+        // unsupported one is reported at the return type.
+        // The last token of the parameter's type: `String` in `&mut String`.
+        let param_span = match sig.inputs.first() {
+            Some(FnArg::Typed(arg)) => arg
+                .ty
+                .to_token_stream()
+                .into_iter()
+                .last()
+                .map_or_else(|| arg.ty.span(), |token| token.span()),
+            _ => Span::call_site(),
+        };
+        let call_inner = respan(quote!(#inner(__pool)), param_span);
+        let ret = match &sig.output {
+            ReturnType::Default => quote!(()),
+            ReturnType::Type(_, ty) => quote!(#ty),
+        };
+        quote! {
+            #krate::__private::run::<_, #ret>(|__pool: &mut #krate::__private::Pool| #call_inner)
+        }
+    } else {
+        quote!()
     };
     quote! {
         #(#attrs)*
