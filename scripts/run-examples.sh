@@ -21,5 +21,23 @@ for example in hello_pool analyze_runs many_tasks; do
     run mpirun -n "$n" "$bin"
   done
 done
+# The benchmark, tiny sizes: proves it runs and its checks pass (no "error" field), not speed.
+bench_check() {
+  if timeout 120 mpirun -n 2 target/release/examples/bench "$@" >/tmp/pool-bench.out 2>&1 &&
+    grep -q '^{"system"' /tmp/pool-bench.out && ! grep -q '"error"' /tmp/pool-bench.out; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAILED: bench $*"; cat /tmp/pool-bench.out
+  fi
+}
+for system in pool raw; do
+  bench_check --system "$system" --workload noop --tasks 10000
+  bench_check --system "$system" --workload sleep --tasks 20 --sleep-max-ms 2
+  bench_check --system "$system" --workload payload --tasks 10 --payload-mib 0.25
+done
+bench_check --workload payload --tasks 10 --payload-mib 0.25 --bulk
+bench_check --workload noop --tasks 10000 --unordered --chunksize 7 --prefetch 3
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
