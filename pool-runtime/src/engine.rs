@@ -294,8 +294,12 @@ impl Engine {
 
     /// Opens a job for `task`; its results are read with [`Engine::next_outcome`].
     pub(crate) fn open_job(&mut self, task: &'static str, task_id: u64) -> u32 {
-        let id = self.next_job;
-        self.next_job = self.next_job.wrapping_add(1);
+        // Ids wrap after 2^32 jobs; skip any still open.
+        let mut id = self.next_job;
+        while self.job(id).is_some() {
+            id = id.wrapping_add(1);
+        }
+        self.next_job = id.wrapping_add(1);
         self.jobs.push(Job {
             id,
             task,
@@ -449,7 +453,9 @@ impl Engine {
         let n = self.workers.len();
         if let Some((id, _)) = source {
             if let Some(job) = self.job(id) {
-                let window = (n * pace.prefetch.max(1) * job.last_chunk) as u64;
+                let window = n
+                    .saturating_mul(pace.prefetch.max(1))
+                    .saturating_mul(job.last_chunk) as u64;
                 if job.ready_items > window {
                     source = None;
                 }
@@ -596,6 +602,10 @@ impl Engine {
     ) -> Option<R> {
         let job = job_mut(&mut self.jobs, id)?;
         let front = job.ready.front_mut()?;
+        // Count the outcome as read before `read` runs: it decodes with the user's
+        // `Deserialize`, which may panic.
+        job.outstanding -= 1;
+        job.ready_items -= 1;
         let (result, finished) = match front {
             Ready::Frame {
                 worker,
@@ -644,8 +654,6 @@ impl Engine {
                 (read(origin, Raw::Error(*kind, message)), *left == 0)
             }
         };
-        job.outstanding -= 1;
-        job.ready_items -= 1;
         if finished {
             if let Some(Ready::Frame { frame, .. }) = job.ready.pop_front() {
                 self.recycle(frame);

@@ -101,6 +101,22 @@ impl Pool {
         }
     }
 
+    /// The engine, for one step of one call.
+    ///
+    /// # Panics
+    ///
+    /// When the pool is used from inside one of its own calls: from the input iterator of a
+    /// `map` (which the pool reads while it dispatches) or from a `Deserialize` impl.
+    fn engine(&self) -> std::cell::RefMut<'_, Engine> {
+        self.engine.try_borrow_mut().unwrap_or_else(|_| {
+            panic!(
+                "pool: the pool was used from inside one of its own calls (an input iterator \
+                 that waits on the pool, or a Deserialize impl); collect such inputs into a \
+                 Vec first"
+            )
+        })
+    }
+
     pub(crate) fn into_engine(self) -> Engine {
         self.engine.into_inner()
     }
@@ -113,6 +129,8 @@ impl Pool {
     /// Runs `task` on every input and returns the results in input order.
     ///
     /// Inputs are read lazily: only a bounded window of them is encoded and in flight at once.
+    /// The pool reads them while it dispatches, so the input iterator must not use the pool
+    /// itself (collect such inputs into a `Vec` first).
     ///
     /// # Errors
     ///
@@ -196,7 +214,7 @@ impl Pool {
         I: IntoIterator<Item = T::Args>,
     {
         let _ = task;
-        let job = self.engine.borrow_mut().open_job(T::NAME, T::ID);
+        let job = self.engine().open_job(T::NAME, T::ID);
         MapUnordered {
             pool: self,
             job,
@@ -211,7 +229,7 @@ impl Pool {
     /// Sends one task to the next free worker and returns a handle to wait for its result.
     pub fn submit<T: Task>(&self, task: T, args: T::Args) -> Handle<'_, T> {
         let _ = task;
-        let mut engine = self.engine.borrow_mut();
+        let mut engine = self.engine();
         let job = engine.open_job(T::NAME, T::ID);
         engine.submit(job, &mut Inputs::new(std::iter::once(args)));
         engine.dispatch(None, Pace::default());
@@ -342,7 +360,7 @@ where
         if self.done {
             return None;
         }
-        let mut engine = self.pool.engine.borrow_mut();
+        let mut engine = self.pool.engine();
         // Results already here are handed out without asking MPI each time; every
         // POLL_EVERY items (or when none is here) the master takes in new frames and refills
         // the workers.
@@ -406,7 +424,7 @@ impl<T: Task> Handle<'_, T> {
     /// The task's failure: it returned `Err`, panicked, or its data could not cross.
     pub fn wait(mut self) -> Result<T::Output, TaskError> {
         self.waited = true;
-        let mut engine = self.pool.engine.borrow_mut();
+        let mut engine = self.pool.engine();
         engine.receive_available();
         loop {
             engine.dispatch(None, Pace::default());
