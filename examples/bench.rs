@@ -177,6 +177,19 @@ struct Measured {
     sleep_max_us: u64,
 }
 
+impl Measured {
+    /// A run with no sleep figures.
+    fn timed(seconds: f64, master_cpu_s: f64, error: Option<String>) -> Self {
+        Measured {
+            seconds,
+            master_cpu_s,
+            error,
+            sleep_sum_us: 0,
+            sleep_max_us: 0,
+        }
+    }
+}
+
 fn time<F: FnOnce() -> Option<String>>(f: F) -> (f64, f64, Option<String>) {
     let cpu = cpu_time();
     let start = Instant::now();
@@ -374,13 +387,7 @@ mod raw {
                 stop_all(world);
                 let n = args.tasks as u64;
                 let error = (sum != n * (n - 1) / 2).then(|| format!("noop sum {sum}"));
-                Some(Measured {
-                    seconds,
-                    master_cpu_s,
-                    error,
-                    sleep_sum_us: 0,
-                    sleep_max_us: 0,
-                })
+                Some(Measured::timed(seconds, master_cpu_s, error))
             }
             "sleep" => {
                 let work = |d: Vec<u64>| {
@@ -438,13 +445,7 @@ mod raw {
                     None
                 });
                 stop_all(world);
-                Some(Measured {
-                    seconds,
-                    master_cpu_s,
-                    error,
-                    sleep_sum_us: 0,
-                    sleep_max_us: 0,
-                })
+                Some(Measured::timed(seconds, master_cpu_s, error))
             }
         }
     }

@@ -558,9 +558,9 @@ impl Engine {
                         chunk.count
                     ),
                 };
-                self.failed_chunk(w, chunk, TaskErrorKind::Rejected, message)
+                failed_chunk(w, chunk, TaskErrorKind::Rejected, message)
             }
-            Err(e) => self.failed_chunk(
+            Err(e) => failed_chunk(
                 w,
                 chunk,
                 TaskErrorKind::BadOutput,
@@ -581,16 +581,6 @@ impl Engine {
         } else {
             job.ready_items += u64::from(chunk.count);
             job.ready.push_back(ready);
-        }
-    }
-
-    fn failed_chunk(&self, w: usize, chunk: Chunk, kind: TaskErrorKind, message: String) -> Ready {
-        Ready::Failed {
-            worker: Some(w),
-            next_index: chunk.first,
-            left: chunk.count,
-            kind,
-            message,
         }
     }
 
@@ -682,6 +672,17 @@ impl Engine {
             }
         }
         self.link.close();
+    }
+}
+
+/// Every item of `chunk`, sent to worker `w`, failed the same way.
+fn failed_chunk(w: usize, chunk: Chunk, kind: TaskErrorKind, message: String) -> Ready {
+    Ready::Failed {
+        worker: Some(w),
+        next_index: chunk.first,
+        left: chunk.count,
+        kind,
+        message,
     }
 }
 
