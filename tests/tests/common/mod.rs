@@ -1,0 +1,98 @@
+//! Shared harness of the MPI integration tests: runs a program under `mpirun` or as a single
+//! process, with a timeout (no test may hang), and collects its exit status and output.
+
+#![allow(dead_code)] // each test file uses a part of it
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// No test may hang: a run that takes longer is killed and fails.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(120);
+
+pub(crate) struct Run {
+    pub(crate) status: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) what: String,
+}
+
+impl Run {
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{}\n--- exit status: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.what, self.status, self.stdout, self.stderr
+        )
+    }
+
+    pub(crate) fn assert_success(&self) {
+        assert_eq!(self.status, Some(0), "{}", self.describe());
+    }
+}
+
+/// Environment for Open MPI in tests: allowed as root (CI runs as root), more ranks than
+/// cores, and the fast-starting ob1 messaging layer (tests only; never forced on users).
+pub(crate) fn mpi_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .env("OMPI_MCA_pml", "ob1")
+        .env_remove("POOL_THREADS")
+}
+
+pub(crate) fn run(mut cmd: Command) -> Run {
+    let what = format!("{cmd:?}");
+    let mut child = mpi_env(&mut cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e} (is Open MPI installed?)"));
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            // mpirun forwards SIGTERM to its ranks; then make sure.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_secs(2));
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {TIMEOUT:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status: status.code(),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+        what,
+    }
+}
+
+pub(crate) fn mpirun(n: usize, program: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new("mpirun");
+    cmd.arg("-n").arg(n.to_string()).arg(program).args(args);
+    run(cmd)
+}
+
+pub(crate) fn single(program: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    run(cmd)
+}
