@@ -224,11 +224,11 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
     let mut sleep_max_us = 0;
     let (seconds, master_cpu_s, error) = match args.workload.as_str() {
         "noop" if args.unordered => {
-            let _ = pool.map_with(noop, 0..warmup as u64, options);
+            let _ = pool.map_with(noop, 0..warmup as u64, options.clone());
             time(|| {
                 let n = tasks as u64;
                 let mut sum = 0;
-                for (_, r) in pool.map_unordered_with(noop, 0..n, options) {
+                for (_, r) in pool.map_unordered_with(noop, 0..n, options.clone()) {
                     match r {
                         Ok(v) => sum += v,
                         Err(e) => return Some(e.to_string()),
@@ -238,8 +238,8 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
             })
         }
         "noop" => {
-            let _ = pool.map_with(noop, 0..warmup as u64, options);
-            time(|| match pool.map_with(noop, 0..tasks as u64, options) {
+            let _ = pool.map_with(noop, 0..warmup as u64, options.clone());
+            time(|| match pool.map_with(noop, 0..tasks as u64, options.clone()) {
                 Ok(out) => {
                     let sum: u64 = out.iter().sum();
                     let n = tasks as u64;
@@ -249,11 +249,11 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
             })
         }
         "sleep" => {
-            let _ = pool.map_with(sleep_us, sleep_durations(args, warmup, 1), options);
+            let _ = pool.map_with(sleep_us, sleep_durations(args, warmup, 1), options.clone());
             let durations = sleep_durations(args, tasks, 0);
             sleep_sum_us = durations.iter().sum();
             sleep_max_us = durations.iter().copied().max().unwrap_or(0);
-            time(|| match pool.map_with(sleep_us, durations, options) {
+            time(|| match pool.map_with(sleep_us, durations, options.clone()) {
                 Ok(out) => {
                     let sum: u64 = out.iter().sum();
                     (sum != sleep_sum_us).then(|| format!("sleep sum {sum} != {sleep_sum_us}"))
@@ -264,9 +264,9 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
         _ if args.bulk => {
             let data = Bulk(payload_data(args));
             let len = data.len();
-            let _ = pool.map_with(payload_bulk, (0..warmup).map(|_| data.clone()), options);
+            let _ = pool.map_with(payload_bulk, (0..warmup).map(|_| data.clone()), options.clone());
             time(
-                || match pool.map_with(payload_bulk, (0..tasks).map(|_| data.clone()), options) {
+                || match pool.map_with(payload_bulk, (0..tasks).map(|_| data.clone()), options.clone()) {
                     Ok(out) => {
                         let out: Vec<Vec<f64>> = out.into_iter().map(Bulk::into_inner).collect();
                         check_payload(&out, len)
@@ -278,9 +278,9 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
         _ => {
             let data = payload_data(args);
             let len = data.len();
-            let _ = pool.map_with(payload, (0..warmup).map(|_| data.clone()), options);
+            let _ = pool.map_with(payload, (0..warmup).map(|_| data.clone()), options.clone());
             time(
-                || match pool.map_with(payload, (0..tasks).map(|_| data.clone()), options) {
+                || match pool.map_with(payload, (0..tasks).map(|_| data.clone()), options.clone()) {
                     Ok(out) => check_payload(&out, len),
                     Err(e) => Some(e.to_string()),
                 },

@@ -9,15 +9,28 @@
 //! only bytes.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, TaskErrorKind};
+use crate::journal::Journal;
 use crate::protocol::{self, Hello, Outcomes, ResultFrame, Status, Tag};
 use crate::registry::Registry;
+use crate::signals;
 use crate::transport::MasterLink;
 use crate::transport::mpi::MAX_FRAME;
 
 /// A chunk stops growing once its frame is this large.
 const SOFT_FRAME_LIMIT: usize = 8 << 20;
+
+/// How often a waiting master checks that [`LIVENESS_BATCH`] of the worker processes on its
+/// host are alive. Open MPI's mpirun waits about a second after a rank dies before it ends the
+/// job, and then gives the master only milliseconds: noticing the death first is what lets the
+/// master say which tasks the dead rank held.
+const LIVENESS_EVERY: Duration = Duration::from_millis(20);
+const LIVENESS_BATCH: usize = 4;
+
+/// Chunks in flight listed when the master is interrupted; the rest are counted.
+const MAX_REPORT_LINES: usize = 32;
 
 /// Buffers kept for reuse.
 const MAX_SPARE: usize = 64;
@@ -33,6 +46,9 @@ pub(crate) trait Source {
     fn exhausted(&self) -> bool;
     /// How many inputs are certainly left, when the input says (`size_hint`).
     fn remaining_hint(&self) -> Option<u64>;
+    /// Passes over inputs that are not to be sent (their results are already known), so
+    /// that [`Source::next_index`] is the next one to send.
+    fn skip_done(&mut self) {}
     /// Appends up to `max` encoded inputs to `frame` as items and returns how many. Stops at
     /// the first input that fails to encode and returns it as `failed` (it is not in the frame).
     fn fill(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Fill;
@@ -153,6 +169,10 @@ struct Job {
     item_ns: Option<f64>,
     /// Items in the last chunk cut.
     last_chunk: usize,
+    /// Where successful results are appended as they arrive, if the call asked for it.
+    journal: Option<Journal>,
+    /// Why appending to the journal failed; the journal is then closed.
+    journal_error: Option<Error>,
 }
 
 impl Job {
@@ -187,6 +207,10 @@ pub(crate) struct Engine {
     /// Worker to look at first when dispatching, so work spreads evenly.
     cursor: usize,
     in_flight: usize,
+    /// Worker processes on the master's host: `(worker, pid)`.
+    local_pids: Vec<(usize, u32)>,
+    /// When the master last checked that some of them are alive, and which it checked last.
+    liveness: (Instant, usize),
 }
 
 impl Engine {
@@ -198,6 +222,10 @@ impl Engine {
                 in_flight: VecDeque::new(),
             })
             .collect();
+        signals::set_note(
+            "pool:   no journal was set (Options::journal): a rerun starts from the beginning\n"
+                .to_owned(),
+        );
         Engine {
             link,
             workers,
@@ -207,6 +235,8 @@ impl Engine {
             spare: Vec::new(),
             cursor: 0,
             in_flight: 0,
+            local_pids: Vec::new(),
+            liveness: (Instant::now(), 0),
         }
     }
 
@@ -228,7 +258,7 @@ impl Engine {
         let mut greeted = vec![false; self.workers.len()];
         let mut left = self.workers.len();
         while left > 0 {
-            let incoming = self.link.recv();
+            let incoming = self.recv();
             let w = incoming.worker;
             let rank = self.link.rank_of(w);
             let result = if Tag::from_raw(incoming.tag) != Some(Tag::Hello) || greeted[w] {
@@ -259,6 +289,11 @@ impl Engine {
 
     fn check_hello(&mut self, w: usize, hello: Hello, registry: &Registry) -> Result<(), Error> {
         let slot = &mut self.workers[w];
+        // Worker processes on this host are watched while the master waits (not worker
+        // threads of this process).
+        if hello.host == crate::runtime::host_name() && hello.pid != std::process::id() {
+            self.local_pids.push((w, hello.pid));
+        }
         slot.host = hello.host;
         if hello.fingerprint == registry.fingerprint() {
             return Ok(());
@@ -310,8 +345,57 @@ impl Engine {
             abandoned: false,
             item_ns: None,
             last_chunk: 1,
+            journal: None,
+            journal_error: None,
         });
         id
+    }
+
+    /// Appends job `id`'s successful results to `journal` as they arrive.
+    pub(crate) fn set_journal(&mut self, id: u32, journal: Journal) {
+        if let Some(job) = job_mut(&mut self.jobs, id) {
+            job.journal = Some(journal);
+        }
+        signals::set_note(self.journal_note());
+    }
+
+    /// What an interrupted run keeps, one `pool:   ...` line per open journal.
+    fn journal_note(&self) -> String {
+        let mut note = String::new();
+        for journal in self.jobs.iter().filter_map(|j| j.journal.as_ref()) {
+            note.push_str(&format!(
+                "pool:   results received so far are in the journal {}: run again with it to \
+                 resume\n",
+                journal.path().display()
+            ));
+        }
+        if note.is_empty() {
+            note.push_str(
+                "pool:   no journal was set (Options::journal): a rerun starts from the beginning\n",
+            );
+        }
+        note
+    }
+
+    /// True once appending to job `id`'s journal failed.
+    pub(crate) fn journal_failed(&self, id: u32) -> bool {
+        self.job(id).is_some_and(|j| j.journal_error.is_some())
+    }
+
+    /// Flushes and closes job `id`'s journal; returns the first failure to write it.
+    pub(crate) fn finish_journal(&mut self, id: u32) -> Result<(), Error> {
+        let Some(job) = job_mut(&mut self.jobs, id) else {
+            return Ok(());
+        };
+        if let Some(e) = job.journal_error.take() {
+            return Err(e);
+        }
+        let flushed = match job.journal.take() {
+            Some(mut journal) => journal.flush(),
+            None => Ok(()),
+        };
+        signals::set_note(self.journal_note());
+        flushed
     }
 
     /// Closes a job whose reader is gone; results still on their way are dropped on arrival.
@@ -384,6 +468,7 @@ impl Engine {
         job.last_chunk = chunksize;
         let mut frame = self.buffer();
         loop {
+            source.skip_done();
             if source.exhausted() {
                 self.recycle(frame);
                 return None;
@@ -502,8 +587,115 @@ impl Engine {
             self.in_flight > 0,
             "pool internal error: waiting for results with no task in flight"
         );
-        let incoming = self.link.recv();
+        let incoming = self.recv();
         self.handle(incoming.worker, incoming.tag, incoming.bytes);
+    }
+
+    /// Waits for the next frame. A signal that interrupted the master, or a worker on this
+    /// host that died, ends the job instead.
+    fn recv(&mut self) -> crate::transport::Incoming {
+        let pids = &self.local_pids;
+        let (checked, next) = &mut self.liveness;
+        let mut dead = None;
+        let mut stop = || {
+            if signals::pending().is_some() {
+                return true;
+            }
+            if !pids.is_empty() && checked.elapsed() >= LIVENESS_EVERY {
+                // A few processes per look, in turn: the cost stays flat however many
+                // workers share the host.
+                *checked = Instant::now();
+                for _ in 0..LIVENESS_BATCH.min(pids.len()) {
+                    *next = (*next + 1) % pids.len();
+                    if !alive(pids[*next].1) {
+                        dead = Some(pids[*next]);
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        match self.link.recv(&mut stop) {
+            Some(incoming) => incoming,
+            None => match dead {
+                Some((w, pid)) => self.worker_died(w, pid),
+                None => self.interrupted(),
+            },
+        }
+    }
+
+    /// Ends the job after a SIGINT/SIGTERM (see [`crate::signals`]): reports what each rank
+    /// held, syncs journals, and aborts every rank with status 128 + the signal number.
+    pub(crate) fn interrupted(&mut self) -> ! {
+        let sig = signals::pending().unwrap_or(libc::SIGTERM);
+        // The signal handler has already written the headline and the journal note: mpirun
+        // sends SIGKILL milliseconds after SIGTERM, so the handler says first what matters.
+        self.end_job(None, 128 + sig)
+    }
+
+    /// Ends the job after worker `w` (process `pid`, on this host) died.
+    fn worker_died(&mut self, w: usize, pid: u32) -> ! {
+        let slot = &self.workers[w];
+        let held = match slot.in_flight.front() {
+            Some(chunk) => format!(
+                "while it held task `{}` {}",
+                self.job(chunk.job).map_or("?", |j| j.task),
+                items(chunk.first, chunk.count)
+            ),
+            None => "while it held no task".to_owned(),
+        };
+        let headline = format!(
+            "pool: rank {} (pid {pid} on {}) died {held}: the task crashed its process \
+             (a segfault or abort in native code, or the out-of-memory killer); ending the job",
+            slot.rank, slot.host
+        );
+        self.end_job(Some(headline), 1)
+    }
+
+    /// Reports what each rank held and what is kept, syncs journals, and aborts every rank.
+    fn end_job(&mut self, headline: Option<String>, code: i32) -> ! {
+        let journal_note = headline.is_some().then(|| self.journal_note());
+        let mut report = headline.unwrap_or_default();
+        let mut lost = 0u64;
+        let mut lines = 0usize;
+        for slot in &self.workers {
+            for chunk in &slot.in_flight {
+                lost += u64::from(chunk.count);
+                lines += 1;
+                if lines <= MAX_REPORT_LINES {
+                    let task = self.job(chunk.job).map_or("?", |j| j.task);
+                    report.push_str(&format!(
+                        "\npool:   rank {} on {} held task `{task}` {}",
+                        slot.rank,
+                        slot.host,
+                        items(chunk.first, chunk.count)
+                    ));
+                }
+            }
+        }
+        if lines > MAX_REPORT_LINES {
+            report.push_str(&format!(
+                "\npool:   ... and {} more chunks",
+                lines - MAX_REPORT_LINES
+            ));
+        }
+        if lost == 0 {
+            report.push_str("\npool:   no task was in flight");
+        } else {
+            report.push_str(&format!("\npool:   those {lost} results are lost"));
+        }
+        if let Some(note) = journal_note {
+            report.push('\n');
+            report.push_str(note.trim_end());
+        }
+        // Report first: launchers may send SIGKILL milliseconds after SIGTERM.
+        eprintln!("{}", report.trim_start());
+        for job in &mut self.jobs {
+            if let Some(journal) = job.journal.as_mut() {
+                journal.sync();
+            }
+        }
+        self.link.abort(code)
     }
 
     fn handle(&mut self, w: usize, tag: i32, bytes: Vec<u8>) {
@@ -532,6 +724,12 @@ impl Engine {
             {
                 if let Some(job) = job_mut(&mut self.jobs, chunk.job) {
                     job.observe(f.header.busy_ns, f.header.count);
+                    if let Some(journal) = job.journal.as_mut() {
+                        if let Err(e) = journal.append_frame(&f.header, &bytes) {
+                            job.journal = None;
+                            job.journal_error = Some(e);
+                        }
+                    }
                 }
                 Ready::Frame {
                     worker: w,
@@ -660,7 +858,7 @@ impl Engine {
         }
         let mut left = self.workers.len();
         while left > 0 {
-            let incoming = self.link.recv();
+            let incoming = self.recv();
             match Tag::from_raw(incoming.tag) {
                 Some(Tag::Bye) => left -= 1,
                 Some(Tag::Result) => {}
@@ -683,6 +881,28 @@ fn failed_chunk(w: usize, chunk: Chunk, kind: TaskErrorKind, message: String) ->
         left: chunk.count,
         kind,
         message,
+    }
+}
+
+/// False once process `pid` has died: it no longer exists, or it is a zombie its launcher has
+/// not reaped yet.
+fn alive(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => match stat.iter().rposition(|&b| b == b')') {
+            Some(end) => !matches!(stat.get(end + 2), Some(b'Z' | b'X')),
+            None => true,
+        },
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
+}
+
+/// `item 7` or `items 4..=7`, for messages.
+pub(crate) fn items(first: u64, count: u32) -> String {
+    match count {
+        0 => "no item".to_owned(),
+        1 => format!("item {first}"),
+        n => format!("items {first}..={}", first + u64::from(n) - 1),
     }
 }
 

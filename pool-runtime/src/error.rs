@@ -38,6 +38,15 @@ pub enum Error {
         /// Which names one side has and the other lacks.
         detail: String,
     },
+    /// A resume journal could not be used: it belongs to another run, or reading or writing
+    /// it failed. Results written to it before the failure stay in it.
+    #[error("journal {}: {message}", path.display())]
+    Journal {
+        /// The journal's path.
+        path: std::path::PathBuf,
+        /// What went wrong, and what to do.
+        message: String,
+    },
     /// A rank sent something that does not follow the pool protocol.
     #[error("protocol error from rank {rank}: {message}")]
     Protocol {

@@ -1,15 +1,19 @@
 //! The master's API: [`Pool`] with `map`, `map_unordered` and `submit`.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::codec;
 use crate::engine::{Engine, Fill, Origin, Pace, Raw, Source};
 use crate::error::{Error, TaskError, TaskErrorKind};
+use crate::journal::Journal;
 use crate::protocol;
+use crate::signals::{self, InPool};
 use crate::task::Task;
 
 /// A pool of workers, handed to the `#[pool_main]` function on rank 0.
@@ -53,10 +57,11 @@ impl fmt::Debug for Pool {
 }
 
 /// Per-call settings for [`Pool::map_with`] and [`Pool::map_unordered_with`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     chunksize: Option<usize>,
     prefetch: Option<usize>,
+    journal: Option<PathBuf>,
 }
 
 impl Options {
@@ -85,7 +90,47 @@ impl Options {
         self
     }
 
-    fn pace(self) -> Pace {
+    /// Appends every successful result to a resume journal at `path` as it arrives, and
+    /// skips the inputs whose results a journal already at `path` holds ([`Pool::map_with`]
+    /// only).
+    ///
+    /// Run a `map` with a journal, and if the run dies (killed, time limit, crashed node), run
+    /// the same program again with the same journal: finished inputs are not run again, their
+    /// results are read back, and the `map` returns the full result, as if it had never
+    /// stopped. The inputs must be the same, in the same order: the journal checks the task
+    /// and the number of inputs, and refuses a mismatch with [`Error::Journal`]. Failed tasks
+    /// are not recorded, so they run again. Delete the file to start over.
+    ///
+    /// When the input iterator does not report its exact length (`size_hint`), the inputs are
+    /// collected into a `Vec` first, to know how many there are.
+    ///
+    /// Durability and the file format: see [`crate::journal`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn simulate(seed: u64) -> f64 {
+    ///     seed as f64 // hours of work
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let options = Options::new().journal("sweep.journal");
+    ///     let results = pool.map_with(simulate, 0..10_000, options)?;
+    ///     println!("{} results", results.len());
+    ///     Ok(())
+    /// }
+    /// ```
+    #[must_use]
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    fn pace(&self) -> Pace {
         let default = Pace::default();
         Pace {
             chunksize: self.chunksize,
@@ -107,14 +152,19 @@ impl Pool {
     ///
     /// When the pool is used from inside one of its own calls: from the input iterator of a
     /// `map` (which the pool reads while it dispatches) or from a `Deserialize` impl.
-    fn engine(&self) -> std::cell::RefMut<'_, Engine> {
-        self.engine.try_borrow_mut().unwrap_or_else(|_| {
+    fn engine(&self) -> EngineRef<'_> {
+        let in_pool = signals::enter_pool();
+        let engine = self.engine.try_borrow_mut().unwrap_or_else(|_| {
             panic!(
                 "pool: the pool was used from inside one of its own calls (an input iterator \
                  that waits on the pool, or a Deserialize impl); collect such inputs into a \
                  Vec first"
             )
-        })
+        });
+        EngineRef {
+            engine,
+            _in_pool: in_pool,
+        }
     }
 
     pub(crate) fn into_engine(self) -> Engine {
@@ -160,32 +210,61 @@ impl Pool {
         T: Task,
         I: IntoIterator<Item = T::Args>,
     {
-        let mut stream = self.map_unordered_with(task, inputs, options);
-        let mut values: Vec<Option<T::Output>> = Vec::new();
-        let mut first_error: Option<TaskError> = None;
-        while let Some((index, outcome)) = stream.next() {
-            match outcome {
-                Ok(value) => {
-                    if values.len() <= index {
-                        values.resize_with(index + 1, || None);
+        let _ = task;
+        match options.journal.clone() {
+            None => {
+                let stream = self.unordered(inputs.into_iter(), &options, None);
+                collect_in_order::<T, _>(stream, Vec::new(), false)
+            }
+            Some(path) => {
+                let inputs = inputs.into_iter();
+                match inputs.size_hint() {
+                    (low, Some(high)) if low == high => {
+                        self.map_journaled::<T, _>(inputs, low, &options, &path)
                     }
-                    values[index] = Some(value);
-                }
-                Err(e) => {
-                    stream.source.stop();
-                    if first_error.as_ref().is_none_or(|f| e.index < f.index) {
-                        first_error = Some(e);
+                    _ => {
+                        let inputs: Vec<T::Args> = inputs.collect();
+                        let count = inputs.len();
+                        self.map_journaled::<T, _>(inputs.into_iter(), count, &options, &path)
                     }
                 }
             }
         }
-        if let Some(e) = first_error {
-            return Err(e.into());
+    }
+
+    /// `map_with` with a journal at `path`: reads back what it holds, runs the rest.
+    fn map_journaled<T, I>(
+        &self,
+        inputs: I,
+        count: usize,
+        options: &Options,
+        path: &Path,
+    ) -> Result<Vec<T::Output>, Error>
+    where
+        T: Task,
+        I: Iterator<Item = T::Args>,
+    {
+        let (journal, replayed) = Journal::open(path, T::NAME, count as u64)?;
+        let mut values: Vec<Option<T::Output>> = Vec::new();
+        values.resize_with(count, || None);
+        let mut done = vec![false; count];
+        for (index, bytes) in replayed {
+            let value = codec::decode::<T::Output>(&bytes).map_err(|e| Error::Journal {
+                path: path.to_owned(),
+                message: format!(
+                    "the result of input {index} does not decode as the output of `{}` ({e}); \
+                     was the journal written by another version of the task? give this run \
+                     another journal path, or delete the file to start over",
+                    T::NAME
+                ),
+            })?;
+            // Indices were checked against `count` when the journal was read.
+            values[index as usize] = Some(value);
+            done[index as usize] = true;
         }
-        Ok(values
-            .into_iter()
-            .map(|v| v.expect("pool: every index has a result"))
-            .collect())
+        let stream = self.unordered(inputs, options, Some(Skip::new(done)));
+        self.engine().set_journal(stream.job, journal);
+        collect_in_order::<T, _>(stream, values, true)
     }
 
     /// Runs `task` on every input and yields `(index, outcome)` pairs as tasks finish, in no
@@ -214,14 +293,34 @@ impl Pool {
         I: IntoIterator<Item = T::Args>,
     {
         let _ = task;
+        assert!(
+            options.journal.is_none(),
+            "pool: Options::journal is supported by map_with, not map_unordered_with"
+        );
+        self.unordered(inputs.into_iter(), &options, None)
+    }
+
+    fn unordered<T, I>(
+        &self,
+        inputs: I,
+        options: &Options,
+        skip: Option<Skip>,
+    ) -> MapUnordered<'_, T, I>
+    where
+        T: Task,
+        I: Iterator<Item = T::Args>,
+    {
         let job = self.engine().open_job(T::NAME, T::ID);
+        let mut source = Inputs::new(inputs);
+        source.skip = skip;
         MapUnordered {
             pool: self,
             job,
-            source: Inputs::new(inputs.into_iter()),
+            source,
             pace: options.pace(),
             done: false,
             unpolled: 0,
+            journal_error: None,
             task: PhantomData,
         }
     }
@@ -242,10 +341,103 @@ impl Pool {
     }
 }
 
+/// The engine for one step of a pool call. While it is held, SIGINT/SIGTERM only mark the
+/// master as interrupted; if that happened, dropping it ends the job (see [`crate::signals`]).
+struct EngineRef<'p> {
+    engine: RefMut<'p, Engine>,
+    _in_pool: InPool,
+}
+
+impl Deref for EngineRef<'_> {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl DerefMut for EngineRef<'_> {
+    fn deref_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+}
+
+impl Drop for EngineRef<'_> {
+    fn drop(&mut self) {
+        if signals::pending().is_some() {
+            self.engine.interrupted();
+        }
+    }
+}
+
+/// Reads a `map`'s stream into input order on top of `values` (results read back from a
+/// journal), fail-fast: after the first failure no further inputs are sent.
+fn collect_in_order<T, I>(
+    mut stream: MapUnordered<'_, T, I>,
+    mut values: Vec<Option<T::Output>>,
+    journaled: bool,
+) -> Result<Vec<T::Output>, Error>
+where
+    T: Task,
+    I: Iterator<Item = T::Args>,
+{
+    let mut first_error: Option<TaskError> = None;
+    while let Some((index, outcome)) = stream.next() {
+        match outcome {
+            Ok(value) => {
+                if values.len() <= index {
+                    values.resize_with(index + 1, || None);
+                }
+                values[index] = Some(value);
+            }
+            Err(e) => {
+                stream.source.stop();
+                if first_error.as_ref().is_none_or(|f| e.index < f.index) {
+                    first_error = Some(e);
+                }
+            }
+        }
+        if journaled && stream.pool.engine().journal_failed(stream.job) {
+            stream.source.stop();
+        }
+    }
+    if let Some(e) = stream.journal_error.take() {
+        return Err(e);
+    }
+    if let Some(e) = first_error {
+        return Err(e.into());
+    }
+    Ok(values
+        .into_iter()
+        .map(|v| v.expect("pool: every index has a result"))
+        .collect())
+}
+
 /// Inputs of one job, encoded on demand.
 struct Inputs<I> {
     iter: Option<I>,
     next: u64,
+    /// Inputs not to run (their results came from a journal).
+    skip: Option<Skip>,
+}
+
+/// Which inputs a journaled `map` skips, and how many of them lie ahead.
+struct Skip {
+    done: Vec<bool>,
+    ahead: u64,
+}
+
+impl Skip {
+    fn new(done: Vec<bool>) -> Skip {
+        let ahead = done.iter().filter(|&&d| d).count() as u64;
+        Skip { done, ahead }
+    }
+
+    fn is_done(&self, index: u64) -> bool {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.done.get(i))
+            .is_some_and(|&d| d)
+    }
 }
 
 impl<I> Inputs<I> {
@@ -253,6 +445,7 @@ impl<I> Inputs<I> {
         Inputs {
             iter: Some(iter),
             next: 0,
+            skip: None,
         }
     }
 
@@ -277,12 +470,31 @@ where
 
     fn remaining_hint(&self) -> Option<u64> {
         let (low, _) = self.iter.as_ref()?.size_hint();
-        (low > 0).then_some(low as u64)
+        let low = (low as u64).saturating_sub(self.skip.as_ref().map_or(0, |s| s.ahead));
+        (low > 0).then_some(low)
+    }
+
+    fn skip_done(&mut self) {
+        let Some(skip) = self.skip.as_mut() else {
+            return;
+        };
+        while skip.is_done(self.next) {
+            if self.iter.as_mut().and_then(Iterator::next).is_none() {
+                self.iter = None;
+                return;
+            }
+            self.next += 1;
+            skip.ahead -= 1;
+        }
     }
 
     fn fill(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Fill {
         let mut fill = Fill::default();
         while (fill.count as usize) < max && frame.len() < max_bytes {
+            // A chunk holds consecutive inputs: it ends before one that is done.
+            if self.skip.as_ref().is_some_and(|s| s.is_done(self.next)) {
+                break;
+            }
             let Some(item) = self.iter.as_mut().and_then(Iterator::next) else {
                 self.iter = None;
                 break;
@@ -334,6 +546,8 @@ pub struct MapUnordered<'p, T: Task, I> {
     done: bool,
     /// Items handed out since the master last looked for new frames.
     unpolled: u32,
+    /// Why the job's journal failed, once the job is over.
+    journal_error: Option<Error>,
     task: PhantomData<T>,
 }
 
@@ -379,6 +593,7 @@ where
             }
             if engine.outstanding(self.job) == 0 && self.source.exhausted() {
                 self.done = true;
+                self.journal_error = engine.finish_journal(self.job).err();
                 engine.close_job(self.job);
                 return None;
             }

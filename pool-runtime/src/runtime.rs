@@ -10,6 +10,7 @@ use mpi::topology::Communicator;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::pool::Pool;
+use crate::signals;
 use crate::task::install_panic_hook;
 use crate::transport::MasterLink;
 use crate::transport::local::LocalMaster;
@@ -81,7 +82,10 @@ where
     R: MainResult,
 {
     install_panic_hook();
-    let Some((universe, _)) = mpi::initialize_with_threading(Threading::Funneled) else {
+    signals::mask_interrupts(true);
+    let init = mpi::initialize_with_threading(Threading::Funneled);
+    signals::mask_interrupts(false);
+    let Some((universe, _)) = init else {
         eprintln!("Error: {}", Error::AlreadyInitialized);
         std::process::exit(1);
     };
@@ -89,13 +93,17 @@ where
     let world = universe.world();
     let comm = world.duplicate();
     let code = if world.size() == 1 {
+        signals::install_master();
         run_master(Box::new(LocalMaster::start(local_threads())), main)
     } else if world.rank() == 0 {
+        signals::install_master();
         run_master(Box::new(MpiMaster::new(comm)), main)
     } else {
         let rank = world.rank();
+        let host: &'static str = host_name().leak();
+        signals::install_worker(rank as usize, host);
         let mut link = MpiWorker::new(comm);
-        match panic::catch_unwind(AssertUnwindSafe(|| worker::serve(&mut link))) {
+        match panic::catch_unwind(AssertUnwindSafe(|| worker::serve(&mut link, true))) {
             Ok(code) => code,
             Err(_) => {
                 eprintln!(
@@ -115,7 +123,10 @@ where
     R: MainResult,
 {
     let mut engine = Engine::new(link);
-    let code = match engine.handshake() {
+    let in_pool = signals::enter_pool();
+    let handshake = engine.handshake();
+    drop(in_pool);
+    let code = match handshake {
         Err(e) => {
             eprintln!("Error: {e}");
             1
@@ -130,6 +141,10 @@ where
             }
         }
     };
+    let _in_pool = signals::enter_pool();
+    if signals::pending().is_some() {
+        engine.interrupted();
+    }
     engine.shutdown(code);
     code
 }

@@ -4,11 +4,15 @@ use std::time::Instant;
 
 use crate::protocol::{self, Hello, Status, Tag, TaskFrame};
 use crate::registry::Registry;
+use crate::signals;
 use crate::transport::WorkerLink;
 use crate::transport::mpi::MAX_FRAME;
 
 /// Serves the master until it sends STOP; returns the exit status STOP carries.
-pub(crate) fn serve(link: &mut dyn WorkerLink) -> i32 {
+///
+/// With `track`, the worker records which task and item it runs, for the message of a fatal
+/// signal (one process per worker only: the record is process-wide).
+pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
     let registry = Registry::global();
     let hello = Hello {
         version: protocol::VERSION,
@@ -24,7 +28,7 @@ pub(crate) fn serve(link: &mut dyn WorkerLink) -> i32 {
         let (tag, frame) = link.recv();
         match Tag::from_raw(tag) {
             Some(Tag::Task) => {
-                run_chunk(registry, link.rank(), &frame, &mut out);
+                run_chunk(registry, link.rank(), &frame, &mut out, track);
                 link.send(Tag::Result, &out);
             }
             Some(Tag::Stop) => {
@@ -45,7 +49,7 @@ pub(crate) fn serve(link: &mut dyn WorkerLink) -> i32 {
 }
 
 /// Runs every item of one TASK frame and writes the RESULT frame into `out`.
-fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>) {
+fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>, track: bool) {
     let task = match TaskFrame::decode(frame) {
         Ok(task) => task,
         Err(e) => {
@@ -73,10 +77,19 @@ fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>) 
         return;
     };
     let started = Instant::now();
-    for item in task.items() {
+    if track {
+        signals::worker_chunk(entry.name(), header.job, header.first, header.count);
+    }
+    for (index, item) in (header.first..).zip(task.items()) {
+        if track {
+            signals::worker_item(index);
+        }
         if let Err(failure) = protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b)) {
             protocol::push_message(out, failure.status(), failure.message());
         }
+    }
+    if track {
+        signals::worker_idle();
     }
     let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     if out.len() > MAX_FRAME {

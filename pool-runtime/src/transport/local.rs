@@ -3,11 +3,16 @@
 //! Frames are the same bytes as over MPI, so a program behaves the same in one process as on a
 //! cluster (arguments and results make the full serialization round trip).
 
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::{Incoming, MasterLink, WorkerLink};
 use crate::protocol::Tag;
+use crate::signals;
+
+/// How often a waiting master asks whether to stop waiting.
+const SIGNAL_CHECK: Duration = Duration::from_millis(20);
 
 pub(crate) struct LocalMaster {
     to_workers: Vec<Sender<(i32, Vec<u8>)>>,
@@ -27,6 +32,8 @@ impl LocalMaster {
         let (to_master, from_workers) = mpsc::channel();
         let mut to_workers = Vec::new();
         let mut handles = Vec::new();
+        // Worker threads never take SIGINT/SIGTERM: the master's thread handles them.
+        signals::mask_interrupts(true);
         for id in 0..threads {
             let (tx, from_master) = mpsc::channel();
             to_workers.push(tx);
@@ -39,7 +46,7 @@ impl LocalMaster {
                 .name(format!("pool-worker-{id}"))
                 .spawn(move || {
                     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        crate::worker::serve(&mut link)
+                        crate::worker::serve(&mut link, false)
                     }))
                     .is_err()
                     {
@@ -52,6 +59,7 @@ impl LocalMaster {
                 .expect("cannot start a pool worker thread");
             handles.push(handle);
         }
+        signals::mask_interrupts(false);
         LocalMaster {
             to_workers,
             from_workers,
@@ -74,10 +82,19 @@ impl MasterLink for LocalMaster {
         let _ = self.to_workers[worker].send((tag as i32, frame));
     }
 
-    fn recv(&mut self) -> Incoming {
-        self.from_workers
-            .recv()
-            .expect("pool: every worker thread has exited")
+    fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming> {
+        loop {
+            if stop() {
+                return None;
+            }
+            match self.from_workers.recv_timeout(SIGNAL_CHECK) {
+                Ok(incoming) => return Some(incoming),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("pool: every worker thread has exited")
+                }
+            }
+        }
     }
 
     fn try_recv(&mut self) -> Option<Incoming> {
@@ -92,6 +109,10 @@ impl MasterLink for LocalMaster {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+
+    fn abort(&mut self, code: i32) -> ! {
+        std::process::exit(code)
     }
 }
 

@@ -30,14 +30,17 @@ pub(crate) trait MasterLink {
     /// Queues `frame` for `worker` without blocking: the master must never wait on a send,
     /// or a worker blocked sending a large result to it would deadlock.
     fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>);
-    /// Returns the next frame, waiting politely (without burning a core) until one arrives.
-    fn recv(&mut self) -> Incoming;
+    /// Returns the next frame, waiting politely (without burning a core) until one arrives,
+    /// or `None` as soon as `stop()` says so (asked every few microseconds of waiting).
+    fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming>;
     /// Returns a frame that has already arrived, if any.
     fn try_recv(&mut self) -> Option<Incoming>;
     /// A buffer of a completed send, for reuse.
     fn recycle(&mut self) -> Option<Vec<u8>>;
     /// Completes every pending send and releases the workers (joins threads).
     fn close(&mut self);
+    /// Ends the whole job at once with exit status `code` (`MPI_Abort` under MPI).
+    fn abort(&mut self, code: i32) -> !;
 }
 
 /// A worker's end: its link to the master.
@@ -79,10 +82,26 @@ impl Waiter {
     pub(crate) const MAX_SLEEP: Duration = Duration::from_millis(2);
 
     /// Calls `poll` until it returns a value.
-    pub(crate) fn wait<T>(&mut self, mut poll: impl FnMut() -> Option<T>) -> T {
+    pub(crate) fn wait<T>(&mut self, poll: impl FnMut() -> Option<T>) -> T {
+        match self.wait_until(poll, || false) {
+            Some(value) => value,
+            None => unreachable!("never interrupted"),
+        }
+    }
+
+    /// Calls `poll` until it returns a value, or returns `None` once `interrupted()` says so
+    /// (asked before the first poll and then whenever the waiter looks at the clock).
+    pub(crate) fn wait_until<T>(
+        &mut self,
+        mut poll: impl FnMut() -> Option<T>,
+        mut interrupted: impl FnMut() -> bool,
+    ) -> Option<T> {
+        if interrupted() {
+            return None;
+        }
         if let Some(value) = poll() {
             self.observe(Duration::ZERO);
-            return value;
+            return Some(value);
         }
         let start = Instant::now();
         let budget = self.poll_budget();
@@ -92,17 +111,20 @@ impl Waiter {
         loop {
             if let Some(value) = poll() {
                 self.observe(start.elapsed());
-                return value;
+                return Some(value);
             }
             polls = polls.wrapping_add(1);
             // Mostly spin (an answer often takes a microsecond); yield now and then so a
-            // rank sharing this core can run, and look at the clock only then.
+            // rank sharing this core can run, and look at the clock (and for signals) only
+            // then.
             if polls % 16 != 0 {
                 std::hint::spin_loop();
+            } else if interrupted() {
+                return None;
             } else if start.elapsed() < budget {
                 std::thread::yield_now();
             } else {
-                std::thread::sleep(sleep);
+                nap(sleep);
                 sleep = (sleep * 2).min(nap_cap);
             }
         }
@@ -118,6 +140,20 @@ impl Waiter {
 
     fn observe(&mut self, waited: Duration) {
         self.typical = (self.typical * 4 + waited) / 5;
+    }
+}
+
+/// Sleeps for up to `duration`; a signal ends the nap early (unlike `std::thread::sleep`, which
+/// sleeps again for the rest), so an interrupted master reacts at once: launchers give it only
+/// milliseconds between SIGTERM and SIGKILL.
+fn nap(duration: Duration) {
+    let ts = libc::timespec {
+        tv_sec: duration.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(duration.subsec_nanos() as i32),
+    };
+    // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
+    unsafe {
+        libc::nanosleep(&ts, std::ptr::null_mut());
     }
 }
 

@@ -116,9 +116,9 @@ impl MasterLink for MpiMaster {
         });
     }
 
-    fn recv(&mut self) -> Incoming {
+    fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming> {
         let mut waiter = std::mem::take(&mut self.waiter);
-        let incoming = waiter.wait(|| self.try_recv());
+        let incoming = waiter.wait_until(|| self.try_recv(), stop);
         self.waiter = waiter;
         incoming
     }
@@ -140,6 +140,10 @@ impl MasterLink for MpiMaster {
             self.progress_sends();
             self.pending.is_empty().then_some(())
         });
+    }
+
+    fn abort(&mut self, code: i32) -> ! {
+        self.comm.abort(code)
     }
 }
 
