@@ -60,3 +60,47 @@ pub fn abort_on_five(x: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(10));
     x
 }
+
+/// Crashes with a segmentation fault on 5, as a buggy native library would.
+#[pool_task]
+pub fn segfault_on_five(x: u64) -> u64 {
+    if x == 5 {
+        let null = std::hint::black_box(std::ptr::null_mut::<u64>());
+        // SAFETY: none: this writes through a null pointer on purpose, to crash the process.
+        unsafe { null.write_volatile(1) };
+    }
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    x
+}
+
+/// Kills its own process with SIGKILL on 5, as the out-of-memory killer would.
+#[pool_task]
+pub fn sigkill_on_five(x: u64) -> u64 {
+    if x == 5 {
+        // SAFETY: kill(2) on this process; SIGKILL ends it.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    x
+}
+
+/// Squares `x` after sleeping `ms` milliseconds, and records that it ran by appending
+/// `x` to the file `POOL_TEST_EXEC_LOG` names (if set): one line per run of the task.
+#[pool_task]
+pub fn logged_square(x: u64, ms: u64) -> u64 {
+    if ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    if let Some(path) = std::env::var_os("POOL_TEST_EXEC_LOG") {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open the execution log");
+        // One write of one short line: appends from several processes do not interleave.
+        log.write_all(format!("{x}\n").as_bytes())
+            .expect("append to the execution log");
+    }
+    x * x
+}

@@ -7,7 +7,10 @@ use std::collections::HashSet;
 
 use pool_runtime::TaskErrorKind;
 use pool_runtime::prelude::*;
-use tests::{abort_on_five, add, echo, even_only, panic_on_three, sleep_ms, square, worker_pid};
+use tests::{
+    abort_on_five, add, echo, even_only, logged_square, panic_on_three, segfault_on_five,
+    sigkill_on_five, sleep_ms, square, worker_pid,
+};
 
 /// A task in the binary itself, next to the library's.
 #[pool_task]
@@ -158,6 +161,55 @@ fn lazy(pool: &Pool) -> Result<(), Error> {
     Ok(())
 }
 
+/// One input per chunk, one chunk in flight per worker: a crash names exactly one item.
+fn one_by_one() -> Options {
+    Options::new().chunksize(1).prefetch(1)
+}
+
+/// `journal PATH N MS`: squares 0..N through a journal at PATH, each task taking MS ms, and
+/// prints the sum of the results.
+fn journal(pool: &Pool) -> Result<(), Error> {
+    let arg = |i: usize| std::env::args().nth(i).expect("journal PATH N MS");
+    let path = arg(2);
+    let n: u64 = arg(3).parse().expect("N");
+    let ms: u64 = arg(4).parse().expect("MS");
+    let options = Options::new().journal(&path);
+    let squares = pool.map_with(logged_square, (0..n).map(|x| (x, ms)), options)?;
+    assert_eq!(squares.len() as u64, n);
+    for (x, &sq) in squares.iter().enumerate() {
+        assert_eq!(sq, (x * x) as u64, "result of input {x}");
+    }
+    let sum = squares.iter().fold(0u64, |a, &b| a.wrapping_add(b));
+    println!("journal sum {sum}");
+    Ok(())
+}
+
+/// A million tiny tasks, ordered and unordered, with checksums.
+fn million(pool: &Pool) -> Result<(), Error> {
+    const N: u64 = 1_000_000;
+    let expected = (0..N).fold(0u64, |a, x| a.wrapping_add(x * x));
+    let squares = pool.map(square, 0..N)?;
+    assert_eq!(squares.len() as u64, N);
+    assert!(
+        squares
+            .iter()
+            .enumerate()
+            .all(|(i, &s)| s == (i * i) as u64)
+    );
+    let mut seen = vec![false; N as usize];
+    let mut sum = 0u64;
+    for (index, out) in pool.map_unordered(square, 0..N) {
+        assert!(
+            !std::mem::replace(&mut seen[index], true),
+            "index {index} twice"
+        );
+        sum = sum.wrapping_add(out.expect("square"));
+    }
+    assert_eq!(sum, expected);
+    println!("million sum {sum}");
+    Ok(())
+}
+
 #[pool_main]
 fn main(pool: &mut Pool) -> Result<(), Error> {
     let scenario = std::env::args().nth(1).unwrap_or_default();
@@ -174,9 +226,19 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         }
         "main_panic" => panic!("main panics on purpose"),
         "worker_abort" => {
-            pool.map(abort_on_five, 0..100)?;
+            pool.map_with(abort_on_five, 0..100, one_by_one())?;
             unreachable!("a worker aborted; mpirun ends the job");
         }
+        "worker_segfault" => {
+            pool.map_with(segfault_on_five, 0..100, one_by_one())?;
+            unreachable!("a worker crashed; mpirun ends the job");
+        }
+        "worker_sigkill" => {
+            pool.map_with(sigkill_on_five, 0..100, one_by_one())?;
+            unreachable!("a worker was killed; mpirun ends the job");
+        }
+        "journal" => journal(pool)?,
+        "million" => million(pool)?,
         other => panic!("unknown scenario {other:?}"),
     }
     println!("scenario {scenario} passed with {} workers", pool.workers());

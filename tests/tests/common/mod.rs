@@ -40,48 +40,88 @@ pub(crate) fn mpi_env(cmd: &mut Command) -> &mut Command {
         .env_remove("POOL_THREADS")
 }
 
-pub(crate) fn run(mut cmd: Command) -> Run {
-    let what = format!("{cmd:?}");
-    let mut child = mpi_env(&mut cmd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e} (is Open MPI installed?)"));
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+pub(crate) fn run(cmd: Command) -> Run {
+    Running::start(cmd).finish()
+}
+
+/// A program started in the background, for tests that act on it while it runs.
+pub(crate) struct Running {
+    child: std::process::Child,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+    start: Instant,
+    what: String,
+}
+
+impl Running {
+    pub(crate) fn start(mut cmd: Command) -> Running {
+        let what = format!("{cmd:?}");
+        let mut child = mpi_env(&mut cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e} (is Open MPI installed?)"));
+        let mut out = child.stdout.take().expect("piped");
+        let mut err = child.stderr.take().expect("piped");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Running {
+            child,
+            out,
+            err,
+            start: Instant::now(),
+            what,
         }
-        if start.elapsed() > TIMEOUT {
-            // mpirun forwards SIGTERM to its ranks; then make sure.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {TIMEOUT:?}: a hang");
+    }
+
+    /// Sends `signal` (a name for kill(1), such as "TERM") to the program.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {}", self.what);
+    }
+
+    /// True while the program runs.
+    pub(crate) fn running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+
+    /// Waits for the program to end (killing it after [`TIMEOUT`]) and collects its output.
+    pub(crate) fn finish(mut self) -> Run {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if self.start.elapsed() > TIMEOUT {
+                // mpirun forwards SIGTERM to its ranks; then make sure.
+                let _ = Command::new("kill")
+                    .args(["-TERM", &self.child.id().to_string()])
+                    .status();
+                std::thread::sleep(Duration::from_secs(2));
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{} did not finish within {TIMEOUT:?}: a hang", self.what);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run {
+            status: status.code(),
+            stdout: self.out.join().unwrap_or_default(),
+            stderr: self.err.join().unwrap_or_default(),
+            what: self.what,
         }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        status: status.code(),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-        what,
     }
 }
 
