@@ -239,52 +239,64 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
         }
         "noop" => {
             let _ = pool.map_with(noop, 0..warmup as u64, options.clone());
-            time(|| match pool.map_with(noop, 0..tasks as u64, options.clone()) {
-                Ok(out) => {
-                    let sum: u64 = out.iter().sum();
-                    let n = tasks as u64;
-                    (sum != n * (n - 1) / 2).then(|| format!("noop sum {sum}"))
-                }
-                Err(e) => Some(e.to_string()),
-            })
+            time(
+                || match pool.map_with(noop, 0..tasks as u64, options.clone()) {
+                    Ok(out) => {
+                        let sum: u64 = out.iter().sum();
+                        let n = tasks as u64;
+                        (sum != n * (n - 1) / 2).then(|| format!("noop sum {sum}"))
+                    }
+                    Err(e) => Some(e.to_string()),
+                },
+            )
         }
         "sleep" => {
             let _ = pool.map_with(sleep_us, sleep_durations(args, warmup, 1), options.clone());
             let durations = sleep_durations(args, tasks, 0);
             sleep_sum_us = durations.iter().sum();
             sleep_max_us = durations.iter().copied().max().unwrap_or(0);
-            time(|| match pool.map_with(sleep_us, durations, options.clone()) {
-                Ok(out) => {
-                    let sum: u64 = out.iter().sum();
-                    (sum != sleep_sum_us).then(|| format!("sleep sum {sum} != {sleep_sum_us}"))
-                }
-                Err(e) => Some(e.to_string()),
-            })
-        }
-        _ if args.bulk => {
-            let data = Bulk(payload_data(args));
-            let len = data.len();
-            let _ = pool.map_with(payload_bulk, (0..warmup).map(|_| data.clone()), options.clone());
             time(
-                || match pool.map_with(payload_bulk, (0..tasks).map(|_| data.clone()), options.clone()) {
+                || match pool.map_with(sleep_us, durations, options.clone()) {
                     Ok(out) => {
-                        let out: Vec<Vec<f64>> = out.into_iter().map(Bulk::into_inner).collect();
-                        check_payload(&out, len)
+                        let sum: u64 = out.iter().sum();
+                        (sum != sleep_sum_us).then(|| format!("sleep sum {sum} != {sleep_sum_us}"))
                     }
                     Err(e) => Some(e.to_string()),
                 },
             )
         }
+        _ if args.bulk => {
+            let data = Bulk(payload_data(args));
+            let len = data.len();
+            let _ = pool.map_with(
+                payload_bulk,
+                (0..warmup).map(|_| data.clone()),
+                options.clone(),
+            );
+            time(|| {
+                match pool.map_with(
+                    payload_bulk,
+                    (0..tasks).map(|_| data.clone()),
+                    options.clone(),
+                ) {
+                    Ok(out) => {
+                        let out: Vec<Vec<f64>> = out.into_iter().map(Bulk::into_inner).collect();
+                        check_payload(&out, len)
+                    }
+                    Err(e) => Some(e.to_string()),
+                }
+            })
+        }
         _ => {
             let data = payload_data(args);
             let len = data.len();
             let _ = pool.map_with(payload, (0..warmup).map(|_| data.clone()), options.clone());
-            time(
-                || match pool.map_with(payload, (0..tasks).map(|_| data.clone()), options.clone()) {
+            time(|| {
+                match pool.map_with(payload, (0..tasks).map(|_| data.clone()), options.clone()) {
                     Ok(out) => check_payload(&out, len),
                     Err(e) => Some(e.to_string()),
-                },
-            )
+                }
+            })
         }
     };
     Measured {

@@ -160,6 +160,11 @@ fn local_threads() -> usize {
 
 static HOST: OnceLock<String> = OnceLock::new();
 
+/// This host's name, if [`host_name`] has been asked already.
+pub(crate) fn known_host_name() -> Option<&'static str> {
+    HOST.get().map(String::as_str)
+}
+
 /// The name of this host as MPI reports it; asked once, on the main thread, after MPI_Init.
 pub(crate) fn host_name() -> String {
     HOST.get_or_init(|| {
