@@ -184,9 +184,12 @@ fn journal(pool: &Pool) -> Result<(), Error> {
     Ok(())
 }
 
-/// A million tiny tasks, ordered and unordered, with checksums.
+/// `million [N]`: N (a million by default) tiny tasks, ordered and unordered, with checksums.
 fn million(pool: &Pool) -> Result<(), Error> {
-    const N: u64 = 1_000_000;
+    let n = std::env::args().nth(2).map(|n| n.parse::<u64>().expect("N"));
+    #[allow(non_snake_case)]
+    let N: u64 = n.unwrap_or(1_000_000);
+    let started = std::time::Instant::now();
     let expected = (0..N).fold(0u64, |a, x| a.wrapping_add(x * x));
     let squares = pool.map(square, 0..N)?;
     assert_eq!(squares.len() as u64, N);
@@ -206,7 +209,10 @@ fn million(pool: &Pool) -> Result<(), Error> {
         sum = sum.wrapping_add(out.expect("square"));
     }
     assert_eq!(sum, expected);
-    println!("million sum {sum}");
+    println!(
+        "million sum {sum}: {N} tasks ordered and {N} unordered in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
