@@ -24,8 +24,9 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
     link.send(Tag::Hello, &hello.encode());
 
     let mut out = Vec::new();
+    let mut frame = Vec::new();
     loop {
-        let (tag, frame) = link.recv();
+        let tag = link.recv(&mut frame);
         match Tag::from_raw(tag) {
             Some(Tag::Task) => {
                 run_chunk(registry, link.rank(), &frame, &mut out, track);

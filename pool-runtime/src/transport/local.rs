@@ -121,11 +121,17 @@ impl WorkerLink for LocalWorker {
         0
     }
 
-    fn recv(&mut self) -> (i32, Vec<u8>) {
+    fn recv(&mut self, frame: &mut Vec<u8>) -> i32 {
         match self.from_master.recv() {
-            Ok(frame) => frame,
+            Ok((tag, bytes)) => {
+                *frame = bytes;
+                tag
+            }
             // The master is gone without a STOP: behave as if it had sent one.
-            Err(_) => (Tag::Stop as i32, crate::protocol::encode_stop(1)),
+            Err(_) => {
+                *frame = crate::protocol::encode_stop(1);
+                Tag::Stop as i32
+            }
         }
     }
 

@@ -47,8 +47,9 @@ pub(crate) trait MasterLink {
 pub(crate) trait WorkerLink {
     /// This worker's MPI rank (0 for in-process workers).
     fn rank(&self) -> usize;
-    /// Waits (politely) for the next frame from the master: its raw tag and bytes.
-    fn recv(&mut self) -> (i32, Vec<u8>);
+    /// Waits (politely) for the next frame from the master, puts its bytes in `frame`
+    /// (reusing its capacity) and returns its raw tag.
+    fn recv(&mut self, frame: &mut Vec<u8>) -> i32;
     /// Sends a frame to the master; returns when `frame` may be reused.
     fn send(&mut self, tag: Tag, frame: &[u8]);
 }

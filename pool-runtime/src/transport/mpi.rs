@@ -10,7 +10,7 @@ use std::os::raw::c_int;
 
 use mpi::datatype::traits::Equivalence;
 use mpi::ffi;
-use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::point_to_point::Destination;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
@@ -68,18 +68,62 @@ impl MpiMaster {
     }
 
     fn probe(&mut self) -> Option<Incoming> {
-        let (bytes, status) = self
-            .comm
-            .any_process()
-            .immediate_matched_probe()?
-            .matched_receive_vec::<u8>();
+        // Receive into a buffer of a completed send: no fresh allocation (and no page faults
+        // on fresh memory) per frame once the pool is running.
+        let mut bytes = self.free.pop().unwrap_or_default();
+        let Some((source, tag)) = try_receive(self.comm.as_raw(), any_source(), &mut bytes) else {
+            self.free.push(bytes);
+            return None;
+        };
         Some(Incoming {
-            worker: usize::try_from(status.source_rank())
-                .unwrap_or(0)
-                .saturating_sub(1),
-            tag: status.tag(),
+            worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
+            tag,
             bytes,
         })
+    }
+}
+
+fn any_source() -> c_int {
+    // SAFETY: a constant MPI provides.
+    unsafe { ffi::RSMPI_ANY_SOURCE }
+}
+
+/// Receives one frame from `source`, if one has arrived, into `buf` (reusing its capacity):
+/// a matched probe (`MPI_Improbe`), then `MPI_Mrecv` of exactly its size. Returns the
+/// sender's rank and the tag.
+fn try_receive(comm: ffi::MPI_Comm, source: c_int, buf: &mut Vec<u8>) -> Option<(c_int, c_int)> {
+    // SAFETY: every out-parameter is a valid local; MPI_Mrecv writes exactly `count` bytes
+    // (the probed message's size) into `buf`, which has at least that capacity, and only then
+    // is the length set.
+    unsafe {
+        let mut flag: c_int = 0;
+        let mut message = ffi::RSMPI_MESSAGE_NULL;
+        let mut status: ffi::MPI_Status = std::mem::zeroed();
+        ffi::MPI_Improbe(
+            source,
+            ffi::RSMPI_ANY_TAG,
+            comm,
+            &mut flag,
+            &mut message,
+            &mut status,
+        );
+        if flag == 0 {
+            return None;
+        }
+        let mut count: c_int = 0;
+        ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count);
+        let len = usize::try_from(count).unwrap_or(0);
+        buf.clear();
+        buf.reserve(len);
+        ffi::MPI_Mrecv(
+            buf.as_mut_ptr().cast(),
+            count,
+            ffi::RSMPI_UINT8_T,
+            &mut message,
+            &mut status,
+        );
+        buf.set_len(len);
+        Some((status.MPI_SOURCE, status.MPI_TAG))
     }
 }
 
@@ -149,12 +193,14 @@ impl MasterLink for MpiMaster {
 
 pub(crate) struct MpiWorker {
     comm: SimpleCommunicator,
+    rank: usize,
     waiter: Waiter,
 }
 
 impl MpiWorker {
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
         MpiWorker {
+            rank: usize::try_from(comm.rank()).unwrap_or(0),
             comm,
             waiter: Waiter::default(),
         }
@@ -163,17 +209,12 @@ impl MpiWorker {
 
 impl WorkerLink for MpiWorker {
     fn rank(&self) -> usize {
-        usize::try_from(self.comm.rank()).unwrap_or(0)
+        self.rank
     }
 
-    fn recv(&mut self) -> (i32, Vec<u8>) {
-        let master = self.comm.process_at_rank(0);
-        self.waiter.wait(|| {
-            let (bytes, status) = master
-                .immediate_matched_probe()?
-                .matched_receive_vec::<u8>();
-            Some((status.tag(), bytes))
-        })
+    fn recv(&mut self, frame: &mut Vec<u8>) -> i32 {
+        let comm = self.comm.as_raw();
+        self.waiter.wait(|| try_receive(comm, 0, frame)).1
     }
 
     fn send(&mut self, tag: Tag, frame: &[u8]) {

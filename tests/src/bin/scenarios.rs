@@ -186,7 +186,9 @@ fn journal(pool: &Pool) -> Result<(), Error> {
 
 /// `million [N]`: N (a million by default) tiny tasks, ordered and unordered, with checksums.
 fn million(pool: &Pool) -> Result<(), Error> {
-    let n = std::env::args().nth(2).map(|n| n.parse::<u64>().expect("N"));
+    let n = std::env::args()
+        .nth(2)
+        .map(|n| n.parse::<u64>().expect("N"));
     #[allow(non_snake_case)]
     let N: u64 = n.unwrap_or(1_000_000);
     let started = std::time::Instant::now();
