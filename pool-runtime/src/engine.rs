@@ -572,6 +572,40 @@ impl Engine {
         self.cursor = (self.cursor + 1) % n.max(1);
     }
 
+    /// Called before the master waits for job `id`'s results, with none of them unread:
+    /// when every worker is full, cuts the next chunk now, so that the first worker to
+    /// answer gets it the moment its reply arrives (see `handle`). The master's work on that
+    /// reply (decoding, routing, cutting the chunk after) then overlaps the worker's next
+    /// task instead of delaying it. The master still holds at most two windows of inputs:
+    /// one in flight, and this chunk.
+    pub(crate) fn stage(&mut self, id: u32, source: &mut dyn Source, pace: Pace) {
+        let full = self
+            .workers
+            .iter()
+            .all(|w| w.in_flight.len() >= pace.prefetch.max(1));
+        if full && self.queued.is_empty() && self.job(id).is_some_and(|j| j.ready_items == 0) {
+            if let Some((chunk, frame)) = self.build_chunk(id, source, pace) {
+                self.queued.push_back(Queued { chunk, frame });
+            }
+        }
+    }
+
+    /// Forgets the chunks of job `id` that were cut but not sent yet (the caller stops
+    /// sending its inputs): they never run and yield no outcome.
+    pub(crate) fn unstage(&mut self, id: u32) {
+        let mut dropped = 0u64;
+        self.queued.retain(|q| {
+            let keep = q.chunk.job != id;
+            if !keep {
+                dropped += u64::from(q.chunk.count);
+            }
+            keep
+        });
+        if let Some(job) = job_mut(&mut self.jobs, id) {
+            job.outstanding -= dropped;
+        }
+    }
+
     /// Handles every frame that has already arrived, without waiting.
     pub(crate) fn receive_available(&mut self) {
         while let Some(incoming) = self.link.try_recv() {
@@ -725,6 +759,10 @@ impl Engine {
             return;
         };
         self.in_flight -= 1;
+        // The worker has room again: send it the chunk cut ahead for it before anything else.
+        if let Some(next) = self.queued.pop_front() {
+            self.send_chunk(w, next.chunk, next.frame);
+        }
         let ready = match ResultFrame::decode(&bytes) {
             Ok(f)
                 if f.header.job == chunk.job

@@ -390,14 +390,14 @@ where
                 values[index] = Some(value);
             }
             Err(e) => {
-                stream.source.stop();
+                stream.stop_sending();
                 if first_error.as_ref().is_none_or(|f| e.index < f.index) {
                     first_error = Some(e);
                 }
             }
         }
         if journaled && stream.pool.engine().journal_failed(stream.job) {
-            stream.source.stop();
+            stream.stop_sending();
         }
     }
     if let Some(e) = stream.journal_error.take() {
@@ -554,6 +554,14 @@ pub struct MapUnordered<'p, T: Task, I> {
 /// How many arrived results [`MapUnordered`] hands out between two looks at the transport.
 const POLL_EVERY: u32 = 64;
 
+impl<T: Task, I> MapUnordered<'_, T, I> {
+    /// Sends no further inputs, not even those already cut into a chunk.
+    fn stop_sending(&mut self) {
+        self.source.stop();
+        self.pool.engine().unstage(self.job);
+    }
+}
+
 impl<T: Task, I> fmt::Debug for MapUnordered<'_, T, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapUnordered")
@@ -597,6 +605,7 @@ where
                 engine.close_job(self.job);
                 return None;
             }
+            engine.stage(self.job, &mut self.source, self.pace);
             engine.receive_one();
         }
     }

@@ -51,10 +51,39 @@ pub const fn task_id(name: &str) -> u64 {
     hash
 }
 
+/// Task ids are hashes of the names already: the map uses them as they are instead of
+/// hashing them again (a worker looks one up for every frame).
+#[derive(Clone, Copy, Debug, Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b) ^ (self.0 >> 56);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id;
+    }
+}
+
+impl std::hash::BuildHasher for IdHasher {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
 /// All tasks linked into this binary.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    by_id: HashMap<u64, &'static TaskEntry>,
+    by_id: HashMap<u64, &'static TaskEntry, IdHasher>,
     /// Sorted names of all entries, duplicates included.
     names: Vec<&'static str>,
     /// Names submitted more than once, or whose ids collide.
@@ -64,7 +93,7 @@ pub(crate) struct Registry {
 
 impl Registry {
     fn build<'a>(entries: impl IntoIterator<Item = &'static TaskEntry> + 'a) -> Registry {
-        let mut by_id: HashMap<u64, &'static TaskEntry> = HashMap::new();
+        let mut by_id: HashMap<u64, &'static TaskEntry, IdHasher> = HashMap::default();
         let mut names = Vec::new();
         let mut duplicates = Vec::new();
         for entry in entries {

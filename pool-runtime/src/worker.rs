@@ -21,7 +21,7 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
         host: crate::runtime::host_name(),
         tasks: registry.names().iter().map(|&n| n.to_owned()).collect(),
     };
-    link.send(Tag::Hello, &hello.encode());
+    link.send(Tag::Hello, &mut hello.encode());
 
     let mut out = Vec::new();
     let mut frame = Vec::new();
@@ -30,14 +30,14 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
         match Tag::from_raw(tag) {
             Some(Tag::Task) => {
                 run_chunk(registry, link.rank(), &frame, &mut out, track);
-                link.send(Tag::Result, &out);
+                link.send(Tag::Result, &mut out);
             }
             Some(Tag::Stop) => {
                 let code = protocol::decode_stop(&frame).unwrap_or_else(|e| {
                     eprintln!("pool: rank {}: {e}; exiting with status 1", link.rank());
                     1
                 });
-                link.send(Tag::Bye, &[]);
+                link.send(Tag::Bye, &mut Vec::new());
                 return code;
             }
             _ => eprintln!(

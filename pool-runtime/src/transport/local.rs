@@ -135,11 +135,11 @@ impl WorkerLink for LocalWorker {
         }
     }
 
-    fn send(&mut self, tag: Tag, frame: &[u8]) {
+    fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
         let _ = self.to_master.send(Incoming {
             worker: self.id,
             tag: tag as i32,
-            bytes: frame.to_vec(),
+            bytes: std::mem::take(frame),
         });
     }
 }

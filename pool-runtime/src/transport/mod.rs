@@ -50,8 +50,10 @@ pub(crate) trait WorkerLink {
     /// Waits (politely) for the next frame from the master, puts its bytes in `frame`
     /// (reusing its capacity) and returns its raw tag.
     fn recv(&mut self, frame: &mut Vec<u8>) -> i32;
-    /// Sends a frame to the master; returns when `frame` may be reused.
-    fn send(&mut self, tag: Tag, frame: &[u8]);
+    /// Sends a frame to the master. The link may keep the buffer until the send completes
+    /// and leave another (empty) one in `frame`; the frame is sent either way. A BYE frame
+    /// completes every send before it returns.
+    fn send(&mut self, tag: Tag, frame: &mut Vec<u8>);
 }
 
 /// Waiting for a message without burning a core, and without falling asleep when the other

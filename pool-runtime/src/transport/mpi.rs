@@ -10,7 +10,6 @@ use std::os::raw::c_int;
 
 use mpi::datatype::traits::Equivalence;
 use mpi::ffi;
-use mpi::point_to_point::Destination;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
@@ -191,10 +190,22 @@ impl MasterLink for MpiMaster {
     }
 }
 
+/// Frames at least this large leave a worker with `MPI_Isend`: a large message waits for the
+/// master to take it (rendezvous), and meanwhile the worker runs its next chunk. Smaller ones
+/// go out eagerly with a plain `MPI_Send`, which returns at once.
+const ISEND_FROM: usize = 4096;
+
+/// Results a worker may have on their way to the master at once.
+const MAX_WORKER_SENDS: usize = 2;
+
 pub(crate) struct MpiWorker {
     comm: SimpleCommunicator,
     rank: usize,
     waiter: Waiter,
+    /// Results being sent, oldest first.
+    pending: VecDeque<PendingSend>,
+    /// Buffers of completed sends, handed back to the worker loop.
+    free: Vec<Vec<u8>>,
 }
 
 impl MpiWorker {
@@ -203,7 +214,36 @@ impl MpiWorker {
             rank: usize::try_from(comm.rank()).unwrap_or(0),
             comm,
             waiter: Waiter::default(),
+            pending: VecDeque::new(),
+            free: Vec::new(),
         }
+    }
+
+    /// Completes the oldest pending send, waiting for it if `wait`; true if it completed.
+    fn complete_oldest(&mut self, wait: bool) -> bool {
+        let Some(oldest) = self.pending.front_mut() else {
+            return false;
+        };
+        let mut flag: c_int = 0;
+        // SAFETY: the request came from MPI_Isend and has not completed yet; MPI_Test and
+        // MPI_Wait set it to MPI_REQUEST_NULL on completion, and only then is the buffer freed.
+        unsafe {
+            if wait {
+                ffi::MPI_Wait(&mut oldest.request, ffi::RSMPI_STATUS_IGNORE);
+                flag = 1;
+            } else {
+                ffi::MPI_Test(&mut oldest.request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
+            }
+        }
+        if flag == 0 {
+            return false;
+        }
+        if let Some(done) = self.pending.pop_front() {
+            if self.free.len() < MAX_WORKER_SENDS {
+                self.free.push(done.buf);
+            }
+        }
+        true
     }
 }
 
@@ -214,12 +254,58 @@ impl WorkerLink for MpiWorker {
 
     fn recv(&mut self, frame: &mut Vec<u8>) -> i32 {
         let comm = self.comm.as_raw();
-        self.waiter.wait(|| try_receive(comm, 0, frame)).1
+        let mut waiter = std::mem::take(&mut self.waiter);
+        let tag = waiter
+            .wait(|| {
+                if !self.pending.is_empty() {
+                    self.complete_oldest(false);
+                }
+                try_receive(comm, 0, frame)
+            })
+            .1;
+        self.waiter = waiter;
+        tag
     }
 
-    fn send(&mut self, tag: Tag, frame: &[u8]) {
-        self.comm
-            .process_at_rank(0)
-            .send_with_tag(frame, tag as c_int);
+    fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
+        assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
+        let comm = self.comm.as_raw();
+        if frame.len() < ISEND_FROM {
+            // SAFETY: `frame` is valid for its length, checked against MAX_FRAME.
+            unsafe {
+                ffi::MPI_Send(
+                    frame.as_ptr().cast(),
+                    frame.len() as c_int,
+                    ffi::RSMPI_UINT8_T,
+                    0,
+                    tag as c_int,
+                    comm,
+                );
+            }
+        } else {
+            while self.pending.len() >= MAX_WORKER_SENDS {
+                self.complete_oldest(true);
+            }
+            let buf = std::mem::replace(frame, self.free.pop().unwrap_or_default());
+            // SAFETY: a request handle is plain data that MPI_Isend overwrites.
+            let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+            // SAFETY: the buffer stays alive and unmoved in `pending` until MPI_Test or
+            // MPI_Wait reports the send complete; the count was checked against MAX_FRAME.
+            unsafe {
+                ffi::MPI_Isend(
+                    buf.as_ptr().cast(),
+                    buf.len() as c_int,
+                    ffi::RSMPI_UINT8_T,
+                    0,
+                    tag as c_int,
+                    comm,
+                    &mut request,
+                );
+            }
+            self.pending.push_back(PendingSend { request, buf });
+        }
+        if tag == Tag::Bye {
+            while self.complete_oldest(true) {}
+        }
     }
 }
