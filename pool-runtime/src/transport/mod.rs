@@ -93,18 +93,20 @@ impl Waiter {
     }
 
     /// Calls `poll` until it returns a value, or returns `None` once `interrupted()` says so
-    /// (asked before the first poll and then whenever the waiter looks at the clock).
+    /// (asked after the first poll finds nothing, and then whenever the waiter looks at the
+    /// clock). A value already there is returned without asking: the callers look for
+    /// signals between waits too.
     pub(crate) fn wait_until<T>(
         &mut self,
         mut poll: impl FnMut() -> Option<T>,
         mut interrupted: impl FnMut() -> bool,
     ) -> Option<T> {
-        if interrupted() {
-            return None;
-        }
         if let Some(value) = poll() {
             self.observe(Duration::ZERO);
             return Some(value);
+        }
+        if interrupted() {
+            return None;
         }
         let start = Instant::now();
         let budget = self.poll_budget();
