@@ -11,9 +11,32 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<(), String> {
-    postcard::to_io(value, buf)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    postcard::serialize_with_flavor(value, Append(buf)).map_err(|e| e.to_string())
+}
+
+/// A postcard output that appends to a `Vec` directly: every byte or run of bytes is one
+/// inlined push or copy, with no `io::Write` in between (a `Vec<f64>` encodes element by
+/// element, so this is most of the cost of sending one).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// Decodes a whole value from `bytes`; trailing bytes are an error.
