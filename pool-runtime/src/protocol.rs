@@ -78,6 +78,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ProtocolError> {
         let rest = self.bytes.len() - self.pos;
         if n > rest {
@@ -91,25 +92,31 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ProtocolError> {
         let mut out = [0; N];
         out.copy_from_slice(self.take(N, what)?);
         Ok(out)
     }
 
+    #[inline]
     fn u8(&mut self, what: &str) -> Result<u8, ProtocolError> {
         Ok(self.array::<1>(what)?[0])
     }
+    #[inline]
     fn u32(&mut self, what: &str) -> Result<u32, ProtocolError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
+    #[inline]
     fn i32(&mut self, what: &str) -> Result<i32, ProtocolError> {
         Ok(i32::from_le_bytes(self.array(what)?))
     }
+    #[inline]
     fn u64(&mut self, what: &str) -> Result<u64, ProtocolError> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
+    #[inline]
     fn bytes(&mut self, what: &str) -> Result<&'a [u8], ProtocolError> {
         let len = self.u32(what)? as usize;
         self.take(len, what)

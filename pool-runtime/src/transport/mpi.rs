@@ -1,14 +1,26 @@
-//! MPI transport: point-to-point messages on the pool's own duplicated communicator.
+//! MPI transport: point-to-point messages on the pool's own duplicated communicators.
 //!
-//! Receives use a matched probe (`MPI_Improbe` + `MPI_Mrecv`), so frames of any size arrive
-//! in buffers of exactly their size and no other receive can steal a probed message. The master
-//! sends with `MPI_Isend` and keeps each buffer until the send completes: it never blocks on a
-//! send, so a worker blocked sending a large result to it can never deadlock with it.
+//! Small frames (at most [`SMALL`] bytes: task and result frames of small items, HELLO, STOP,
+//! BYE) land in receives posted ahead of time: the receiver polls the oldest one with
+//! `MPI_Test`, which costs one turn of MPI's progress engine, and finds the frame already in
+//! its buffer. Polling with a probe instead (`MPI_Improbe`) costs a request and a search of the
+//! unexpected-message queue every turn, and then one more call to receive: that doubled the
+//! per-task cost of a ping-pong of tiny tasks.
+//!
+//! A larger frame travels on a second communicator (`bulk`), where the receiver takes it with a
+//! matched probe (`MPI_Mprobe` + `MPI_Mrecv`) into a buffer of exactly its size; an empty
+//! [`ANNOUNCE`] frame on the first communicator, sent after it, tells the receiver that it is
+//! there. Frames of any size thus keep their order and need no size limit or fixed buffer.
+//!
+//! Every send of the master is non-blocking (`MPI_Isend`) and keeps its buffer until the send
+//! completes: the master never waits on a send, so a worker blocked sending a large result to it
+//! can never deadlock with it. Workers send small frames with a plain `MPI_Send` (they go out
+//! eagerly) and large ones with `MPI_Isend`, two at a time, so they run their next chunk while
+//! the master takes the last result.
 
 use std::collections::VecDeque;
 use std::os::raw::c_int;
 
-use mpi::datatype::traits::Equivalence;
 use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -19,96 +31,154 @@ use crate::protocol::Tag;
 /// The largest frame one MPI message can carry: MPI counts are `int`.
 pub(crate) const MAX_FRAME: usize = c_int::MAX as usize;
 
+/// Frames up to this size land in receives posted ahead of time; larger ones go through the
+/// bulk communicator.
+const SMALL: usize = 64 << 10;
+
+/// The tag of the frame that announces a frame on the bulk communicator. Never one of the
+/// protocol's tags; the engine and the worker loop never see it.
+const ANNOUNCE: c_int = 0x7f00;
+
+/// Receives the master keeps posted, at most: results that can land at once.
+const MAX_MASTER_POSTED: usize = 16;
+
+/// Receives a worker keeps posted: the chunk it runs next, and the one after.
+const WORKER_POSTED: usize = 2;
+
 /// Send buffers kept for reuse; more would only hold memory.
 const MAX_FREE_BUFFERS: usize = 64;
 
-pub(crate) struct MpiMaster {
-    comm: SimpleCommunicator,
-    waiter: Waiter,
-    pending: VecDeque<PendingSend>,
-    free: Vec<Vec<u8>>,
-}
+/// Frames at least this large leave a worker with `MPI_Isend`: a large message waits for the
+/// master to take it (rendezvous), and meanwhile the worker runs its next chunk. Smaller ones
+/// go out eagerly with a plain `MPI_Send`, which returns at once.
+const ISEND_FROM: usize = 4096;
 
+/// Results a worker may have on their way to the master at once.
+const MAX_WORKER_SENDS: usize = 2;
+
+/// A send in progress.
 struct PendingSend {
     request: ffi::MPI_Request,
     /// Owned by the pending send until MPI says it completed; its heap buffer never moves.
     buf: Vec<u8>,
 }
 
-impl MpiMaster {
-    pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
-        MpiMaster {
+/// A receive posted ahead of time.
+struct Posted {
+    request: ffi::MPI_Request,
+    /// Written by MPI until the receive completes; its heap buffer never moves.
+    buf: Vec<u8>,
+}
+
+/// Receives posted ahead of time on one communicator, from one source (or any), any tag,
+/// completed in the order they were posted: MPI matches a message to the earliest posted
+/// receive that fits, and these all fit the same messages, so the oldest completes first.
+struct PostedQueue {
+    comm: ffi::MPI_Comm,
+    source: c_int,
+    posted: VecDeque<Posted>,
+}
+
+impl PostedQueue {
+    fn new(comm: ffi::MPI_Comm, source: c_int, depth: usize) -> PostedQueue {
+        let mut queue = PostedQueue {
             comm,
-            waiter: Waiter::default(),
-            pending: VecDeque::new(),
-            free: Vec::new(),
-        }
-    }
-
-    /// Moves the buffers of completed sends to the free list. Sends complete about in order,
-    /// so this stops at the oldest one still running.
-    fn progress_sends(&mut self) {
-        while let Some(oldest) = self.pending.front_mut() {
-            let mut flag: c_int = 0;
-            // SAFETY: the request came from MPI_Isend and has not completed yet; MPI_Test
-            // writes `flag` and, on completion, sets the request to MPI_REQUEST_NULL.
-            unsafe {
-                ffi::MPI_Test(&mut oldest.request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
-            }
-            if flag == 0 {
-                return;
-            }
-            if let Some(done) = self.pending.pop_front() {
-                if self.free.len() < MAX_FREE_BUFFERS {
-                    self.free.push(done.buf);
-                }
-            }
-        }
-    }
-
-    fn probe(&mut self) -> Option<Incoming> {
-        // Receive into a buffer of a completed send: no fresh allocation (and no page faults
-        // on fresh memory) per frame once the pool is running.
-        let mut bytes = self.free.pop().unwrap_or_default();
-        let Some((source, tag)) = try_receive(self.comm.as_raw(), any_source(), &mut bytes) else {
-            self.free.push(bytes);
-            return None;
+            source,
+            posted: VecDeque::with_capacity(depth),
         };
-        Some(Incoming {
-            worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
-            tag,
-            bytes,
-        })
+        for _ in 0..depth {
+            queue.post(Vec::new());
+        }
+        queue
+    }
+
+    /// Posts one more receive, into `buf` (grown to [`SMALL`] bytes if needed).
+    fn post(&mut self, mut buf: Vec<u8>) {
+        buf.clear();
+        buf.reserve(SMALL);
+        // SAFETY: a request handle is plain data that MPI_Irecv overwrites.
+        let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+        // SAFETY: `buf` has room for SMALL bytes and stays alive and unmoved in `posted` until
+        // the receive completes (`try_take`) or is cancelled (`cancel`).
+        unsafe {
+            ffi::MPI_Irecv(
+                buf.as_mut_ptr().cast(),
+                SMALL as c_int,
+                ffi::RSMPI_UINT8_T,
+                self.source,
+                ffi::RSMPI_ANY_TAG,
+                self.comm,
+                &mut request,
+            );
+        }
+        self.posted.push_back(Posted { request, buf });
+    }
+
+    /// The oldest receive's frame, if it has arrived: `(source, tag, bytes)`. The receive is
+    /// posted again into `spare`.
+    fn try_take(&mut self, spare: Vec<u8>) -> Result<(c_int, c_int, Vec<u8>), Vec<u8>> {
+        let Some(oldest) = self.posted.front_mut() else {
+            return Err(spare);
+        };
+        let mut flag: c_int = 0;
+        // SAFETY: an all-zero status is a valid value for MPI to overwrite.
+        let mut status: ffi::MPI_Status = unsafe { std::mem::zeroed() };
+        // SAFETY: the request came from MPI_Irecv and has not completed yet; on completion
+        // MPI_Test sets it to MPI_REQUEST_NULL and fills `status`.
+        unsafe {
+            ffi::MPI_Test(&mut oldest.request, &mut flag, &mut status);
+        }
+        if flag == 0 {
+            return Err(spare);
+        }
+        let mut count: c_int = 0;
+        // SAFETY: `status` describes the completed receive.
+        unsafe {
+            ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count);
+        }
+        let Some(mut done) = self.posted.pop_front() else {
+            return Err(spare);
+        };
+        let len = usize::try_from(count).unwrap_or(0).min(SMALL);
+        // SAFETY: MPI wrote `count` (at most SMALL) bytes into the buffer, which has at least
+        // SMALL bytes of capacity.
+        unsafe { done.buf.set_len(len) };
+        self.post(spare);
+        Ok((status.MPI_SOURCE, status.MPI_TAG, done.buf))
+    }
+
+    /// Cancels every posted receive (before MPI is finalized; a receive that completed
+    /// meanwhile is dropped).
+    fn cancel(&mut self) {
+        for mut p in self.posted.drain(..) {
+            // SAFETY: a live request from MPI_Irecv; after MPI_Cancel, MPI_Wait completes it
+            // (cancelled or not), and only then is its buffer freed.
+            unsafe {
+                ffi::MPI_Cancel(&mut p.request);
+                ffi::MPI_Wait(&mut p.request, ffi::RSMPI_STATUS_IGNORE);
+            }
+        }
     }
 }
 
-fn any_source() -> c_int {
-    // SAFETY: a constant MPI provides.
-    unsafe { ffi::RSMPI_ANY_SOURCE }
+impl Drop for PostedQueue {
+    fn drop(&mut self) {
+        // Normally cancelled already (`close`, BYE); never leave MPI writing into freed memory.
+        self.cancel();
+    }
 }
 
-/// Receives one frame from `source`, if one has arrived, into `buf` (reusing its capacity):
-/// a matched probe (`MPI_Improbe`), then `MPI_Mrecv` of exactly its size. Returns the
-/// sender's rank and the tag.
-fn try_receive(comm: ffi::MPI_Comm, source: c_int, buf: &mut Vec<u8>) -> Option<(c_int, c_int)> {
+/// Receives the frame from `source` waiting on the bulk communicator (one was announced), into
+/// `buf`, reusing its capacity: a matched probe, then `MPI_Mrecv` of exactly its size. Returns
+/// its tag.
+fn receive_bulk(comm: ffi::MPI_Comm, source: c_int, buf: &mut Vec<u8>) -> c_int {
     // SAFETY: every out-parameter is a valid local; MPI_Mrecv writes exactly `count` bytes
     // (the probed message's size) into `buf`, which has at least that capacity, and only then
     // is the length set.
     unsafe {
-        let mut flag: c_int = 0;
         let mut message = ffi::RSMPI_MESSAGE_NULL;
         let mut status: ffi::MPI_Status = std::mem::zeroed();
-        ffi::MPI_Improbe(
-            source,
-            ffi::RSMPI_ANY_TAG,
-            comm,
-            &mut flag,
-            &mut message,
-            &mut status,
-        );
-        if flag == 0 {
-            return None;
-        }
+        ffi::MPI_Mprobe(source, ffi::RSMPI_ANY_TAG, comm, &mut message, &mut status);
         let mut count: c_int = 0;
         ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count);
         let len = usize::try_from(count).unwrap_or(0);
@@ -122,7 +192,88 @@ fn try_receive(comm: ffi::MPI_Comm, source: c_int, buf: &mut Vec<u8>) -> Option<
             &mut status,
         );
         buf.set_len(len);
-        Some((status.MPI_SOURCE, status.MPI_TAG))
+        status.MPI_TAG
+    }
+}
+
+/// Starts a non-blocking send of `buf` and returns it as a pending send.
+fn isend(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, buf: Vec<u8>) -> PendingSend {
+    assert!(buf.len() <= MAX_FRAME, "pool: frame too large for MPI");
+    // SAFETY: a request handle is plain data that MPI_Isend overwrites.
+    let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+    // SAFETY: the buffer moves into the returned PendingSend, whose owner keeps it alive and
+    // unmoved until MPI_Test or MPI_Wait reports the send complete; the count fits an int.
+    unsafe {
+        ffi::MPI_Isend(
+            buf.as_ptr().cast(),
+            buf.len() as c_int,
+            ffi::RSMPI_UINT8_T,
+            dest,
+            tag,
+            comm,
+            &mut request,
+        );
+    }
+    PendingSend { request, buf }
+}
+
+/// Completes the oldest send of `pending`, waiting for it if `wait`; returns its buffer if it
+/// completed.
+fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Vec<u8>> {
+    let oldest = pending.front_mut()?;
+    let mut flag: c_int = 1;
+    // SAFETY: the request came from MPI_Isend and has not completed yet; MPI_Test and
+    // MPI_Wait set it to MPI_REQUEST_NULL on completion, and only then is the buffer freed.
+    unsafe {
+        if wait {
+            ffi::MPI_Wait(&mut oldest.request, ffi::RSMPI_STATUS_IGNORE);
+        } else {
+            ffi::MPI_Test(&mut oldest.request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
+        }
+    }
+    if flag == 0 {
+        return None;
+    }
+    pending.pop_front().map(|done| done.buf)
+}
+
+pub(crate) struct MpiMaster {
+    /// Dropped (cancelled) before the communicators it is posted on.
+    posted: PostedQueue,
+    comm: SimpleCommunicator,
+    bulk: SimpleCommunicator,
+    waiter: Waiter,
+    pending: VecDeque<PendingSend>,
+    free: Vec<Vec<u8>>,
+}
+
+impl MpiMaster {
+    /// The master's end of `comm`, where the workers are ranks 1 and up. Collective: every
+    /// worker makes its [`MpiWorker`] on the same communicator.
+    pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
+        let bulk = comm.duplicate();
+        let workers = usize::try_from(comm.size()).unwrap_or(1).saturating_sub(1);
+        // SAFETY: a constant MPI provides.
+        let any = unsafe { ffi::RSMPI_ANY_SOURCE };
+        let depth = (2 * workers).clamp(2, MAX_MASTER_POSTED);
+        MpiMaster {
+            posted: PostedQueue::new(comm.as_raw(), any, depth),
+            comm,
+            bulk,
+            waiter: Waiter::default(),
+            pending: VecDeque::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Moves the buffers of completed sends to the free list. Sends complete about in order,
+    /// so this stops at the oldest one still running.
+    fn progress_sends(&mut self) {
+        while let Some(buf) = complete_oldest(&mut self.pending, false) {
+            if self.free.len() < MAX_FREE_BUFFERS {
+                self.free.push(buf);
+            }
+        }
     }
 }
 
@@ -136,27 +287,16 @@ impl MasterLink for MpiMaster {
     }
 
     fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>) {
-        assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
         let rank = c_int::try_from(worker + 1).expect("rank fits in an int");
-        // SAFETY: a request handle is plain data that MPI_Isend overwrites.
-        let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
-        // SAFETY: the buffer stays alive and unmoved in `pending` until MPI_Test reports the
-        // send complete (or `close` waits for it); the count was checked against MAX_FRAME.
-        unsafe {
-            ffi::MPI_Isend(
-                frame.as_ptr().cast(),
-                frame.len() as c_int,
-                u8::equivalent_datatype().as_raw(),
-                rank,
-                tag as c_int,
-                self.comm.as_raw(),
-                &mut request,
-            );
+        if frame.len() <= SMALL {
+            let send = isend(self.comm.as_raw(), rank, tag as c_int, frame);
+            self.pending.push_back(send);
+        } else {
+            let send = isend(self.bulk.as_raw(), rank, tag as c_int, frame);
+            self.pending.push_back(send);
+            let announce = isend(self.comm.as_raw(), rank, ANNOUNCE, Vec::new());
+            self.pending.push_back(announce);
         }
-        self.pending.push_back(PendingSend {
-            request,
-            buf: frame,
-        });
     }
 
     fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming> {
@@ -170,7 +310,23 @@ impl MasterLink for MpiMaster {
         if !self.pending.is_empty() {
             self.progress_sends();
         }
-        self.probe()
+        let spare = self.free.pop().unwrap_or_default();
+        match self.posted.try_take(spare) {
+            Err(spare) => {
+                self.free.push(spare);
+                None
+            }
+            Ok((source, mut tag, mut bytes)) => {
+                if tag == ANNOUNCE {
+                    tag = receive_bulk(self.bulk.as_raw(), source, &mut bytes);
+                }
+                Some(Incoming {
+                    worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
+                    tag,
+                    bytes,
+                })
+            }
+        }
     }
 
     fn recycle(&mut self) -> Option<Vec<u8>> {
@@ -183,6 +339,7 @@ impl MasterLink for MpiMaster {
             self.progress_sends();
             self.pending.is_empty().then_some(())
         });
+        self.posted.cancel();
     }
 
     fn abort(&mut self, code: i32) -> ! {
@@ -190,16 +347,11 @@ impl MasterLink for MpiMaster {
     }
 }
 
-/// Frames at least this large leave a worker with `MPI_Isend`: a large message waits for the
-/// master to take it (rendezvous), and meanwhile the worker runs its next chunk. Smaller ones
-/// go out eagerly with a plain `MPI_Send`, which returns at once.
-const ISEND_FROM: usize = 4096;
-
-/// Results a worker may have on their way to the master at once.
-const MAX_WORKER_SENDS: usize = 2;
-
 pub(crate) struct MpiWorker {
+    /// Dropped (cancelled) before the communicators it is posted on.
+    posted: PostedQueue,
     comm: SimpleCommunicator,
+    bulk: SimpleCommunicator,
     rank: usize,
     waiter: Waiter,
     /// Results being sent, oldest first.
@@ -209,41 +361,27 @@ pub(crate) struct MpiWorker {
 }
 
 impl MpiWorker {
+    /// A worker's end of `comm`, where the master is rank 0. Collective with
+    /// [`MpiMaster::new`].
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
+        let bulk = comm.duplicate();
         MpiWorker {
             rank: usize::try_from(comm.rank()).unwrap_or(0),
+            posted: PostedQueue::new(comm.as_raw(), 0, WORKER_POSTED),
             comm,
+            bulk,
             waiter: Waiter::default(),
             pending: VecDeque::new(),
             free: Vec::new(),
         }
     }
 
-    /// Completes the oldest pending send, waiting for it if `wait`; true if it completed.
-    fn complete_oldest(&mut self, wait: bool) -> bool {
-        let Some(oldest) = self.pending.front_mut() else {
-            return false;
-        };
-        let mut flag: c_int = 0;
-        // SAFETY: the request came from MPI_Isend and has not completed yet; MPI_Test and
-        // MPI_Wait set it to MPI_REQUEST_NULL on completion, and only then is the buffer freed.
-        unsafe {
-            if wait {
-                ffi::MPI_Wait(&mut oldest.request, ffi::RSMPI_STATUS_IGNORE);
-                flag = 1;
-            } else {
-                ffi::MPI_Test(&mut oldest.request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
-            }
-        }
-        if flag == 0 {
-            return false;
-        }
-        if let Some(done) = self.pending.pop_front() {
+    fn complete_sends(&mut self, wait: bool) {
+        while let Some(buf) = complete_oldest(&mut self.pending, wait) {
             if self.free.len() < MAX_WORKER_SENDS {
-                self.free.push(done.buf);
+                self.free.push(buf);
             }
         }
-        true
     }
 }
 
@@ -253,59 +391,66 @@ impl WorkerLink for MpiWorker {
     }
 
     fn recv(&mut self, frame: &mut Vec<u8>) -> i32 {
-        let comm = self.comm.as_raw();
         let mut waiter = std::mem::take(&mut self.waiter);
-        let tag = waiter
-            .wait(|| {
-                if !self.pending.is_empty() {
-                    self.complete_oldest(false);
+        let (tag, bytes) = waiter.wait(|| {
+            if !self.pending.is_empty() {
+                self.complete_sends(false);
+            }
+            // The buffer of the frame before becomes the next posted receive.
+            match self.posted.try_take(std::mem::take(frame)) {
+                Ok((_, tag, bytes)) => Some((tag, bytes)),
+                Err(spare) => {
+                    *frame = spare;
+                    None
                 }
-                try_receive(comm, 0, frame)
-            })
-            .1;
+            }
+        });
         self.waiter = waiter;
-        tag
+        *frame = bytes;
+        if tag == ANNOUNCE {
+            receive_bulk(self.bulk.as_raw(), 0, frame)
+        } else {
+            tag
+        }
     }
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
         assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
-        let comm = self.comm.as_raw();
-        if frame.len() < ISEND_FROM {
-            // SAFETY: `frame` is valid for its length, checked against MAX_FRAME.
-            unsafe {
-                ffi::MPI_Send(
-                    frame.as_ptr().cast(),
-                    frame.len() as c_int,
-                    ffi::RSMPI_UINT8_T,
-                    0,
-                    tag as c_int,
-                    comm,
-                );
-            }
+        if frame.len() <= SMALL && frame.len() < ISEND_FROM {
+            send_now(self.comm.as_raw(), tag as c_int, frame);
         } else {
             while self.pending.len() >= MAX_WORKER_SENDS {
-                self.complete_oldest(true);
+                self.complete_sends(true);
             }
             let buf = std::mem::replace(frame, self.free.pop().unwrap_or_default());
-            // SAFETY: a request handle is plain data that MPI_Isend overwrites.
-            let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
-            // SAFETY: the buffer stays alive and unmoved in `pending` until MPI_Test or
-            // MPI_Wait reports the send complete; the count was checked against MAX_FRAME.
-            unsafe {
-                ffi::MPI_Isend(
-                    buf.as_ptr().cast(),
-                    buf.len() as c_int,
-                    ffi::RSMPI_UINT8_T,
-                    0,
-                    tag as c_int,
-                    comm,
-                    &mut request,
-                );
+            if buf.len() <= SMALL {
+                self.pending
+                    .push_back(isend(self.comm.as_raw(), 0, tag as c_int, buf));
+            } else {
+                self.pending
+                    .push_back(isend(self.bulk.as_raw(), 0, tag as c_int, buf));
+                send_now(self.comm.as_raw(), ANNOUNCE, &[]);
             }
-            self.pending.push_back(PendingSend { request, buf });
         }
         if tag == Tag::Bye {
-            while self.complete_oldest(true) {}
+            // The last frame: every send completes, and no receive stays posted.
+            self.complete_sends(true);
+            self.posted.cancel();
         }
+    }
+}
+
+/// Sends a small frame to the master (rank 0) with a blocking `MPI_Send`: it goes out eagerly.
+fn send_now(comm: ffi::MPI_Comm, tag: c_int, frame: &[u8]) {
+    // SAFETY: `frame` is valid for its length, which is at most SMALL.
+    unsafe {
+        ffi::MPI_Send(
+            frame.as_ptr().cast(),
+            frame.len() as c_int,
+            ffi::RSMPI_UINT8_T,
+            0,
+            tag,
+            comm,
+        );
     }
 }
