@@ -76,6 +76,8 @@ struct Posted {
 struct PostedQueue {
     comm: ffi::MPI_Comm,
     source: c_int,
+    /// How many receives to keep posted.
+    depth: usize,
     posted: VecDeque<Posted>,
 }
 
@@ -84,6 +86,7 @@ impl PostedQueue {
         let mut queue = PostedQueue {
             comm,
             source,
+            depth,
             posted: VecDeque::with_capacity(depth),
         };
         for _ in 0..depth {
@@ -114,12 +117,16 @@ impl PostedQueue {
         self.posted.push_back(Posted { request, buf });
     }
 
-    /// The oldest receive's frame, if it has arrived: `(source, tag, bytes)`. The receive is
-    /// posted again into `spare`.
-    fn try_take(&mut self, spare: Vec<u8>) -> Result<(c_int, c_int, Vec<u8>), Vec<u8>> {
-        let Some(oldest) = self.posted.front_mut() else {
-            return Err(spare);
-        };
+    /// The oldest receive's frame, if it has arrived: `(source, tag, bytes)`.
+    ///
+    /// A receive taken is posted again at the next call, into `spare` (or a new buffer) if
+    /// it is taken: not at once, so that posting it does not delay the answer to the frame
+    /// just taken. The others stay posted meanwhile.
+    fn try_take(&mut self, spare: &mut Option<Vec<u8>>) -> Option<(c_int, c_int, Vec<u8>)> {
+        if self.posted.len() < self.depth {
+            self.post(spare.take().unwrap_or_default());
+        }
+        let oldest = self.posted.front_mut()?;
         let mut flag: c_int = 0;
         // SAFETY: an all-zero status is a valid value for MPI to overwrite.
         let mut status: ffi::MPI_Status = unsafe { std::mem::zeroed() };
@@ -129,22 +136,19 @@ impl PostedQueue {
             ffi::MPI_Test(&mut oldest.request, &mut flag, &mut status);
         }
         if flag == 0 {
-            return Err(spare);
+            return None;
         }
         let mut count: c_int = 0;
         // SAFETY: `status` describes the completed receive.
         unsafe {
             ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count);
         }
-        let Some(mut done) = self.posted.pop_front() else {
-            return Err(spare);
-        };
+        let mut done = self.posted.pop_front()?;
         let len = usize::try_from(count).unwrap_or(0).min(SMALL);
         // SAFETY: MPI wrote `count` (at most SMALL) bytes into the buffer, which has at least
         // SMALL bytes of capacity.
         unsafe { done.buf.set_len(len) };
-        self.post(spare);
-        Ok((status.MPI_SOURCE, status.MPI_TAG, done.buf))
+        Some((status.MPI_SOURCE, status.MPI_TAG, done.buf))
     }
 
     /// Cancels every posted receive (before MPI is finalized; a receive that completed
@@ -310,23 +314,20 @@ impl MasterLink for MpiMaster {
         if !self.pending.is_empty() {
             self.progress_sends();
         }
-        let spare = self.free.pop().unwrap_or_default();
-        match self.posted.try_take(spare) {
-            Err(spare) => {
-                self.free.push(spare);
-                None
-            }
-            Ok((source, mut tag, mut bytes)) => {
-                if tag == ANNOUNCE {
-                    tag = receive_bulk(self.bulk.as_raw(), source, &mut bytes);
-                }
-                Some(Incoming {
-                    worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
-                    tag,
-                    bytes,
-                })
-            }
+        let mut spare = self.free.pop();
+        let taken = self.posted.try_take(&mut spare);
+        if let Some(spare) = spare {
+            self.free.push(spare);
         }
+        let (source, mut tag, mut bytes) = taken?;
+        if tag == ANNOUNCE {
+            tag = receive_bulk(self.bulk.as_raw(), source, &mut bytes);
+        }
+        Some(Incoming {
+            worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
+            tag,
+            bytes,
+        })
     }
 
     fn recycle(&mut self) -> Option<Vec<u8>> {
@@ -392,18 +393,15 @@ impl WorkerLink for MpiWorker {
 
     fn recv(&mut self, frame: &mut Vec<u8>) -> i32 {
         let mut waiter = std::mem::take(&mut self.waiter);
+        // The buffer of the frame before becomes the next posted receive.
+        let mut spare = Some(std::mem::take(frame));
         let (tag, bytes) = waiter.wait(|| {
             if !self.pending.is_empty() {
                 self.complete_sends(false);
             }
-            // The buffer of the frame before becomes the next posted receive.
-            match self.posted.try_take(std::mem::take(frame)) {
-                Ok((_, tag, bytes)) => Some((tag, bytes)),
-                Err(spare) => {
-                    *frame = spare;
-                    None
-                }
-            }
+            self.posted
+                .try_take(&mut spare)
+                .map(|(_, tag, bytes)| (tag, bytes))
         });
         self.waiter = waiter;
         *frame = bytes;
