@@ -47,12 +47,12 @@ for r in runs:
 def med(rs, key):
     vals = [r[key] for r in rs if key in r]
     return statistics.median(vals) if vals else float("nan")
-print("| workload | N | metric | pool (median) | raw (median) | pool / raw |")
-print("|---|---|---|---|---|---|")
+print("| workload | N | metric | pool (median) | raw (median) | pool / raw | paired |")
+print("|---|---|---|---|---|---|---|")
 for (tag, ranks), by in rows.items():
     pool, raw = by.get("pool", []), by.get("raw", [])
     if any("error" in r for r in pool + raw):
-        print(f"| {tag} | {ranks} | ERROR: {[r.get('error') for r in pool + raw if 'error' in r][0]} | | | |")
+        print(f"| {tag} | {ranks} | ERROR: {[r.get('error') for r in pool + raw if 'error' in r][0]} | | | | |")
         continue
     if "payload" in tag:
         key, fmt = "mb_per_s", "{:,.0f} MB/s"
@@ -61,11 +61,14 @@ for (tag, ranks), by in rows.items():
     else:
         key, fmt = "tasks_per_s", "{:,.0f} tasks/s"
     p, q = med(pool, key), med(raw, key)
-    print(f"| {tag} | {ranks} | {key} | {fmt.format(p)} | {fmt.format(q)} | {p / q:.2f}x |")
+    # Each pool run and the raw run right after it saw the same machine: the median of
+    # their ratios shrugs off the host's slow spells, which hit both systems alike.
+    paired = statistics.median(a[key] / b[key] for a, b in zip(pool, raw))
+    print(f"| {tag} | {ranks} | {key} | {fmt.format(p)} | {fmt.format(q)} | {p / q:.2f}x | {paired:.2f}x |")
     if "master CPU" in tag:
         share = lambda rs: statistics.median(r["master_cpu_s"] / r["seconds"] for r in rs)
-        print(f"| {tag} | {ranks} | master CPU / wall | {share(pool):.1%} | {share(raw):.1%} | |")
+        print(f"| {tag} | {ranks} | master CPU / wall | {share(pool):.1%} | {share(raw):.1%} | | |")
     if "RSS" in tag:
-        print(f"| {tag} | {ranks} | master peak RSS | {med(pool, 'master_peak_rss_mb'):.1f} MB | {med(raw, 'master_peak_rss_mb'):.1f} MB | |")
+        print(f"| {tag} | {ranks} | master peak RSS | {med(pool, 'master_peak_rss_mb'):.1f} MB | {med(raw, 'master_peak_rss_mb'):.1f} MB | | |")
 print(f"\n{len(runs)} runs, {min(len(v) for by in rows.values() for v in by.values())} per system and row.")
 PY
