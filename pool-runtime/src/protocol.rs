@@ -22,7 +22,7 @@
 use std::fmt;
 
 /// Bumped whenever a frame layout changes; checked in the start-up handshake.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// The message tags of the pool protocol. All are far below the MPI minimum `MPI_TAG_UB` of 32,767.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

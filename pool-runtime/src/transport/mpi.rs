@@ -12,6 +12,12 @@
 //! [`ANNOUNCE`] frame on the first communicator, sent after it, tells the receiver that it is
 //! there. Frames of any size thus keep their order and need no size limit or fixed buffer.
 //!
+//! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
+//! bytes on the first one ([`send_small`] checks): that matters, because Open MPI 4.1 writes a
+//! message longer than its posted receive past the end of the buffer (measured, for the self,
+//! shared-memory and TCP transports alike). A peer speaking another version of this layout is
+//! refused at the handshake: its HELLO names the protocol version.
+//!
 //! Every send of the master is non-blocking (`MPI_Isend`) and keeps its buffer until the send
 //! completes: the master never waits on a send, so a worker blocked sending a large result to it
 //! can never deadlock with it. Workers send small frames with a plain `MPI_Send` (they go out
@@ -292,14 +298,15 @@ impl MasterLink for MpiMaster {
 
     fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>) {
         let rank = c_int::try_from(worker + 1).expect("rank fits in an int");
+        let comm = self.comm.as_raw();
         if frame.len() <= SMALL {
-            let send = isend(self.comm.as_raw(), rank, tag as c_int, frame);
-            self.pending.push_back(send);
+            self.pending
+                .push_back(send_small(comm, rank, tag as c_int, frame));
         } else {
             let send = isend(self.bulk.as_raw(), rank, tag as c_int, frame);
             self.pending.push_back(send);
-            let announce = isend(self.comm.as_raw(), rank, ANNOUNCE, Vec::new());
-            self.pending.push_back(announce);
+            self.pending
+                .push_back(send_small(comm, rank, ANNOUNCE, Vec::new()));
         }
     }
 
@@ -423,7 +430,7 @@ impl WorkerLink for MpiWorker {
             let buf = std::mem::replace(frame, self.free.pop().unwrap_or_default());
             if buf.len() <= SMALL {
                 self.pending
-                    .push_back(isend(self.comm.as_raw(), 0, tag as c_int, buf));
+                    .push_back(send_small(self.comm.as_raw(), 0, tag as c_int, buf));
             } else {
                 self.pending
                     .push_back(isend(self.bulk.as_raw(), 0, tag as c_int, buf));
@@ -438,8 +445,22 @@ impl WorkerLink for MpiWorker {
     }
 }
 
+/// [`isend`] on the small-frame communicator, where every receive is posted for at most
+/// [`SMALL`] bytes.
+fn send_small(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, buf: Vec<u8>) -> PendingSend {
+    assert!(
+        buf.len() <= SMALL,
+        "pool: internal error: large frame on the small path"
+    );
+    isend(comm, dest, tag, buf)
+}
+
 /// Sends a small frame to the master (rank 0) with a blocking `MPI_Send`: it goes out eagerly.
 fn send_now(comm: ffi::MPI_Comm, tag: c_int, frame: &[u8]) {
+    assert!(
+        frame.len() <= SMALL,
+        "pool: internal error: large frame on the small path"
+    );
     // SAFETY: `frame` is valid for its length, which is at most SMALL.
     unsafe {
         ffi::MPI_Send(
@@ -450,5 +471,53 @@ fn send_now(comm: ffi::MPI_Comm, tag: c_int, frame: &[u8]) {
             tag,
             comm,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls `master` until a frame arrives (the sends below are to this very process).
+    fn next(master: &mut MpiMaster) -> Incoming {
+        loop {
+            if let Some(incoming) = master.try_recv() {
+                return incoming;
+            }
+        }
+    }
+
+    /// One process, frames sent to itself: small frames land in posted receives in order,
+    /// and a large one arrives whole, in its place, through the bulk communicator.
+    #[test]
+    fn frames_of_every_size_arrive_in_order() {
+        let Some(universe) = mpi::initialize() else {
+            return;
+        };
+        let mut master = MpiMaster::new(universe.world().duplicate());
+        let (comm, bulk) = (master.comm.as_raw(), master.bulk.as_raw());
+        let big: Vec<u8> = (0..3 * SMALL).map(|i| i as u8).collect();
+        let mut sends: VecDeque<PendingSend> = [
+            send_small(comm, 0, Tag::Result as c_int, vec![1, 2, 3]),
+            isend(bulk, 0, Tag::Result as c_int, big.clone()),
+            send_small(comm, 0, ANNOUNCE, Vec::new()),
+            send_small(comm, 0, Tag::Bye as c_int, Vec::new()),
+            send_small(comm, 0, Tag::Hello as c_int, vec![9; SMALL]),
+        ]
+        .into();
+        let first = next(&mut master);
+        assert_eq!(
+            (first.worker, first.tag, first.bytes),
+            (0, Tag::Result as i32, vec![1, 2, 3])
+        );
+        let second = next(&mut master);
+        assert_eq!(second.tag, Tag::Result as i32);
+        assert!(second.bytes == big, "the bulk frame arrives whole");
+        let third = next(&mut master);
+        assert_eq!((third.tag, third.bytes.len()), (Tag::Bye as i32, 0));
+        let last = next(&mut master);
+        assert_eq!((last.tag, last.bytes.len()), (Tag::Hello as i32, SMALL));
+        while complete_oldest(&mut sends, true).is_some() {}
+        master.close();
     }
 }
