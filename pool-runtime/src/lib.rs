@@ -67,6 +67,7 @@ mod protocol;
 mod registry;
 mod runtime;
 mod signals;
+mod spawn;
 mod task;
 mod transport;
 mod worker;
