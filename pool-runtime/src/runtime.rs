@@ -188,11 +188,7 @@ where
             1
         }
         Ok(spawned) => {
-            let code = run_master(
-                Box::new(MpiMaster::new(spawned.comm)),
-                Some(watchdog),
-                main,
-            );
+            let code = run_master(Box::new(MpiMaster::new(spawned.comm)), Some(watchdog), main);
             // Disconnects from the workers, which do the same before MPI_Finalize.
             drop(spawned.inter);
             code

@@ -231,7 +231,10 @@ fn error_string(code: c_int) -> String {
         .iter()
         .map(|&c| c as u8)
         .collect();
-    format!("{} (MPI error {code})", String::from_utf8_lossy(&bytes).trim())
+    format!(
+        "{} (MPI error {code})",
+        String::from_utf8_lossy(&bytes).trim()
+    )
 }
 
 /// Ends the process with a clear error if it is not disarmed (dropped) in time: spawning

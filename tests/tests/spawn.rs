@@ -1,0 +1,171 @@
+//! Spawn mode: a test program started as a single process with `POOL_WORKERS=N` starts its own
+//! N workers with `MPI_Comm_spawn`, gives the same results as under `mpirun -n N+1`, and fails
+//! with a clear error, never a hang, when the workers cannot start. Every run has the
+//! harness's timeout.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Run, mpirun, run};
+
+const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
+
+/// A refused or timed-out spawn must be reported this soon.
+const PROMPT: Duration = Duration::from_secs(20);
+
+/// Runs the scenarios program as a single process with `env` set.
+fn single_with(env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = Command::new(SCENARIOS);
+    cmd.args(args);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    run(cmd)
+}
+
+fn spawned(workers: usize, args: &[&str]) -> Run {
+    single_with(&[("POOL_WORKERS", &workers.to_string())], args)
+}
+
+#[test]
+fn spawned_workers_give_the_same_results_as_mpirun() {
+    for n in 1..=3 {
+        for scenario in ["results", "errors"] {
+            let spawned = spawned(n, &[scenario]);
+            spawned.assert_success();
+            let launched = mpirun(n + 1, SCENARIOS, &[scenario]);
+            launched.assert_success();
+            let expected = format!("scenario {scenario} passed with {n} workers\n");
+            assert_eq!(spawned.stdout, expected, "{}", spawned.describe());
+            assert_eq!(spawned.stdout, launched.stdout, "{}", launched.describe());
+        }
+    }
+}
+
+#[test]
+fn a_spawned_worker_that_dies_ends_the_job_without_hanging() {
+    let start = Instant::now();
+    let r = spawned(2, &["worker_segfault"]);
+    assert_ne!(r.status, Some(0), "{}", r.describe());
+    assert!(
+        r.stderr.contains(
+            "died while it held task `tests::segfault_on_five` item 5: the task crashed its process"
+        ),
+        "{}",
+        r.describe()
+    );
+    assert!(start.elapsed() < PROMPT, "took {:?}", start.elapsed());
+}
+
+#[test]
+fn main_returning_err_or_panicking_in_spawn_mode_exits_non_zero() {
+    let r = spawned(2, &["main_err"]);
+    assert_eq!(r.status, Some(1), "{}", r.describe());
+    assert!(
+        r.stderr
+            .contains("Error: protocol error from rank 0: user error on purpose"),
+        "{}",
+        r.describe()
+    );
+    let r = spawned(2, &["main_panic"]);
+    assert_eq!(r.status, Some(101), "{}", r.describe());
+}
+
+#[test]
+fn a_refused_spawn_is_a_clear_error() {
+    // More workers than the host has slots, with oversubscription forbidden: Open MPI refuses.
+    let n = std::thread::available_parallelism().map_or(1, usize::from) + 1;
+    let start = Instant::now();
+    let r = single_with(
+        &[
+            ("POOL_WORKERS", &n.to_string()),
+            ("OMPI_MCA_rmaps_base_oversubscribe", "0"),
+        ],
+        &["results"],
+    );
+    assert_eq!(r.status, Some(1), "{}", r.describe());
+    assert!(
+        r.stderr.contains(&format!(
+            "Error: cannot start {n} worker processes with MPI_Comm_spawn (POOL_WORKERS={n}): "
+        )) && r.stderr.contains(&format!(
+            "start the workers with mpirun instead: unset POOL_WORKERS and run `mpirun -n {} ",
+            n + 1
+        )),
+        "{}",
+        r.describe()
+    );
+    assert!(start.elapsed() < PROMPT, "took {:?}", start.elapsed());
+}
+
+#[test]
+fn workers_that_do_not_start_in_time_are_a_clear_error() {
+    // A timeout too short for any spawn stands in for an MPI whose spawn hangs.
+    let start = Instant::now();
+    let r = single_with(
+        &[("POOL_WORKERS", "2"), ("POOL_SPAWN_TIMEOUT", "0.001")],
+        &["results"],
+    );
+    assert_eq!(r.status, Some(1), "{}", r.describe());
+    assert!(
+        r.stderr.contains(
+            "Error: 2 spawned worker processes did not start within 0.001 s (POOL_WORKERS=2); \
+             set POOL_SPAWN_TIMEOUT to wait longer, or start the workers with mpirun instead: \
+             unset POOL_WORKERS and run `mpirun -n 3 "
+        ),
+        "{}",
+        r.describe()
+    );
+    assert!(start.elapsed() < PROMPT, "took {:?}", start.elapsed());
+}
+
+#[test]
+fn bad_settings_are_clear_errors() {
+    for (env, message) in [
+        (
+            ("POOL_WORKERS", "0"),
+            "Error: POOL_WORKERS=0: spawn mode needs at least 1 worker; unset POOL_WORKERS to \
+             run the tasks on threads of this process\n",
+        ),
+        (
+            ("POOL_WORKERS", "many"),
+            "Error: POOL_WORKERS=\"many\" is not a number of workers; use a positive integer, \
+             such as POOL_WORKERS=4\n",
+        ),
+    ] {
+        let r = single_with(&[env], &["results"]);
+        assert_eq!(r.status, Some(1), "{}", r.describe());
+        assert_eq!(r.stderr, message, "{}", r.describe());
+    }
+    let r = single_with(
+        &[("POOL_WORKERS", "1"), ("POOL_SPAWN_TIMEOUT", "soon")],
+        &["results"],
+    );
+    assert_eq!(r.status, Some(1), "{}", r.describe());
+    assert_eq!(
+        r.stderr,
+        "Error: POOL_SPAWN_TIMEOUT=\"soon\" is not a number of seconds; use a positive number, \
+         such as POOL_SPAWN_TIMEOUT=60\n",
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn pool_workers_under_mpirun_is_ignored_with_a_warning() {
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["-n", "3", SCENARIOS, "results"])
+        .env("POOL_WORKERS", "5");
+    let r = run(cmd);
+    r.assert_success();
+    assert_eq!(r.stdout, "scenario results passed with 2 workers\n");
+    assert!(
+        r.stderr.contains(
+            "pool: warning: POOL_WORKERS=5 ignored: the program runs under mpirun with 3 ranks \
+             (2 workers); POOL_WORKERS applies to a program started as a single process"
+        ),
+        "{}",
+        r.describe()
+    );
+}
