@@ -30,6 +30,8 @@
 //! Run it with `mpirun -n 4 target/release/app` (rank 0 is the master, 3 workers), with
 //! `srun -n 64 app` on Slurm, or as one process (`cargo run`), where tasks run on one thread
 //! per core with the same serialization, so a program behaves the same on a laptop.
+//! `POOL_WORKERS=4 app` starts it as one process that spawns 4 worker processes itself
+//! (`MPI_Comm_spawn`; Open MPI).
 //!
 //! # Tasks
 //!

@@ -56,13 +56,18 @@ const PANIC_STATUS: i32 = 101;
 ///
 /// This is what `#[pool_main]` expands to. Run as a single process (no `mpirun`, or
 /// `mpirun -n 1`), the pool runs its tasks on worker threads of this process: one per core,
-/// or `POOL_THREADS`.
+/// or `POOL_THREADS`; with `POOL_WORKERS=N` it starts N worker processes instead, copies of
+/// this program spawned with `MPI_Comm_spawn` (see the README's "Spawn mode").
+///
+/// Call it first thing in `main`, before starting any thread: in spawn mode it sets an
+/// environment variable for MPI before MPI starts.
 ///
 /// # Exit status
 ///
 /// 0 when `main` returns `()` or `Ok(())`; 1 when it returns `Err(e)` (printed as
-/// `Error: {e:?}`, like Rust's `main`) or the pool cannot start; 101 when it panics. Every
-/// worker exits with the same status.
+/// `Error: {e:?}`, like Rust's `main`) or the pool cannot start (including spawned workers
+/// that cannot start, or do not within `POOL_SPAWN_TIMEOUT` seconds, 30 by default); 101
+/// when it panics. Every worker exits with the same status.
 ///
 /// # Examples
 ///
