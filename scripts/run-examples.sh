@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every example as a single process and under mpirun -n 1..4, each with a timeout.
+# Runs every example as a single process, under mpirun -n 1..4, and in spawn mode
+# (POOL_WORKERS=2), each with a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/mpi-env.sh
@@ -20,6 +21,7 @@ for example in hello_pool analyze_runs many_tasks; do
   for n in 1 2 3 4; do
     run mpirun -n "$n" "$bin"
   done
+  run env POOL_WORKERS=2 "$bin" # spawn mode
 done
 # The benchmark, tiny sizes: proves it runs and its checks pass (no "error" field), not speed.
 bench_check() {

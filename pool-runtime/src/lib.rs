@@ -77,7 +77,7 @@ mod worker;
 pub use crate::bulk::Bulk;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
 pub use crate::pool::{Handle, MapUnordered, Options, Pool};
-pub use crate::runtime::{MainResult, run};
+pub use crate::runtime::{MainResult, run, run_spawning};
 pub use crate::task::{Task, TaskResult};
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
@@ -92,7 +92,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::pool::Pool;
     pub use crate::registry::{InvokeFn, TaskEntry, task_id};
-    pub use crate::runtime::{MainResult, run};
+    pub use crate::runtime::{MainResult, run, run_spawning};
     pub use crate::task::{Task, TaskFailure, TaskResult, invoke};
     pub use inventory;
     pub use serde;

@@ -88,7 +88,42 @@ where
     F: FnOnce(&mut Pool) -> R,
     R: MainResult,
 {
-    let request = spawn::Request::from_env();
+    start(None, main)
+}
+
+/// [`run`] for a program that spawns its own workers: started as a single process, it starts
+/// `workers` worker processes with `MPI_Comm_spawn`, as `POOL_WORKERS=workers` would. The
+/// environment decides at run time: `POOL_WORKERS`, when set, wins over `workers`. Under
+/// `mpirun -n K` with K > 1, the job's ranks are the workers and `workers` does not matter.
+///
+/// This is what `#[pool_main(workers = N)]` expands to. `workers` must be at least 1.
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_runtime::{Error, Pool};
+///
+/// fn main() {
+///     pool_runtime::run_spawning(4, |pool: &mut Pool| -> Result<(), Error> {
+///         println!("{} workers", pool.workers()); // 4, run as `app`
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn run_spawning<F, R>(workers: usize, main: F) -> !
+where
+    F: FnOnce(&mut Pool) -> R,
+    R: MainResult,
+{
+    start(Some(workers), main)
+}
+
+fn start<F, R>(workers: Option<usize>, main: F) -> !
+where
+    F: FnOnce(&mut Pool) -> R,
+    R: MainResult,
+{
+    let request = spawn::Request::from_env_or(workers);
     if let spawn::Request::Workers(_) = request {
         // SAFETY: nothing has started a thread yet: `run` is the first thing `main` does
         // (documented above; `#[pool_main]` generates exactly that), and MPI is not started.
@@ -121,7 +156,9 @@ where
             spawn::Request::Workers(n) => run_spawned(n, main),
         }
     } else if world.rank() == 0 {
-        if let Some(value) = std::env::var_os(spawn::WORKERS_VAR) {
+        if let Some(value) =
+            std::env::var_os(spawn::WORKERS_VAR).filter(|v| !v.to_string_lossy().trim().is_empty())
+        {
             eprintln!(
                 "pool: warning: {}={} ignored: the program runs under mpirun with {} ranks \
                  ({} workers); {} applies to a program started as a single process",

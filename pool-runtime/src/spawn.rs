@@ -46,11 +46,25 @@ pub(crate) enum Request {
 }
 
 impl Request {
-    /// Reads `POOL_WORKERS` from the environment.
-    pub(crate) fn from_env() -> Request {
-        match std::env::var_os(WORKERS_VAR) {
-            None => Request::None,
-            Some(value) => Request::parse(&value),
+    /// Reads `POOL_WORKERS` from the environment; when it is not set, `default` (the
+    /// program's own choice: [`crate::run_spawning`], `#[pool_main(workers = N)]`) applies.
+    pub(crate) fn from_env_or(default: Option<usize>) -> Request {
+        Request::choose(std::env::var_os(WORKERS_VAR), default)
+    }
+
+    fn choose(env: Option<OsString>, default: Option<usize>) -> Request {
+        // Set but empty counts as not set.
+        let env = env.filter(|v| !v.to_string_lossy().trim().is_empty());
+        match (env, default) {
+            (Some(value), _) => Request::parse(&value),
+            (None, None) => Request::None,
+            (None, Some(0)) => Request::Invalid(
+                "run_spawning(0, ..): spawn mode needs at least 1 worker".to_owned(),
+            ),
+            (None, Some(n)) if n > MAX_WORKERS => Request::Invalid(format!(
+                "run_spawning({n}, ..): at most {MAX_WORKERS} workers can be spawned"
+            )),
+            (None, Some(n)) => Request::Workers(n),
         }
     }
 
@@ -308,6 +322,24 @@ mod tests {
         );
         assert!(matches!(parse("-2"), Request::Invalid(_)));
         assert!(matches!(parse("99999999999"), Request::Invalid(_)));
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_programs_choice() {
+        let env = |s: &str| Some(OsString::from(s));
+        assert_eq!(Request::choose(None, None), Request::None);
+        assert_eq!(Request::choose(None, Some(4)), Request::Workers(4));
+        assert_eq!(Request::choose(env("2"), Some(4)), Request::Workers(2));
+        assert_eq!(Request::choose(env("2"), None), Request::Workers(2));
+        assert_eq!(Request::choose(env(" "), Some(4)), Request::Workers(4));
+        assert!(matches!(
+            Request::choose(env("x"), Some(4)),
+            Request::Invalid(_)
+        ));
+        assert_eq!(
+            Request::choose(None, Some(0)),
+            Request::Invalid("run_spawning(0, ..): spawn mode needs at least 1 worker".into())
+        );
     }
 
     #[test]

@@ -169,3 +169,36 @@ fn pool_workers_under_mpirun_is_ignored_with_a_warning() {
         r.describe()
     );
 }
+
+#[test]
+fn the_workers_attribute_spawns_and_pool_workers_wins_over_it() {
+    const SPAWNER: &str = env!("CARGO_BIN_EXE_spawner");
+    let r = run(Command::new(SPAWNER));
+    r.assert_success();
+    assert_eq!(
+        r.stdout,
+        "squares right with 2 workers\n",
+        "{}",
+        r.describe()
+    );
+    let mut cmd = Command::new(SPAWNER);
+    cmd.env("POOL_WORKERS", "3");
+    let r = run(cmd);
+    r.assert_success();
+    assert_eq!(
+        r.stdout,
+        "squares right with 3 workers\n",
+        "{}",
+        r.describe()
+    );
+    // Under mpirun, the job's ranks are the workers, without a warning.
+    let r = mpirun(2, SPAWNER, &[]);
+    r.assert_success();
+    assert_eq!(
+        r.stdout,
+        "squares right with 1 workers\n",
+        "{}",
+        r.describe()
+    );
+    assert!(!r.stderr.contains("warning"), "{}", r.describe());
+}
