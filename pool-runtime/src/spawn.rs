@@ -135,7 +135,8 @@ pub(crate) struct Spawned {
 
 /// Spawns `n` workers running this executable with this process's arguments.
 ///
-/// Returns the reason, with what to do instead, when MPI cannot start them.
+/// Returns the reason, with what to do instead, when MPI cannot start them. When it started
+/// only some of them, it prints the reason and ends the job (the started ones included).
 pub(crate) fn spawn_workers(n: usize) -> Result<Spawned, String> {
     let fail = |why: String| {
         format!(
@@ -199,10 +200,16 @@ pub(crate) fn spawn_workers(n: usize) -> Result<Spawned, String> {
     if let Some(&code) = errcodes.iter().find(|&&c| c != success) {
         let failed = errcodes.iter().filter(|&&c| c != success).count();
         let why = format!("{failed} of {n} did not start: {}", error_string(code));
-        drop(inter);
-        return Err(fail(why));
+        // The ones that did start wait for the merge below: disconnecting from them would
+        // wait forever, so the job ends here, them included.
+        eprintln!("Error: {}", fail(why));
+        // SAFETY: a live communicator; MPI_Abort ends every process of both groups.
+        unsafe { ffi::MPI_Abort(inter.as_raw(), 1) };
+        std::process::exit(1);
     }
     let comm = inter.merge(MergeOrder::Low);
+    // SAFETY: a live communicator and a predefined error handler.
+    unsafe { ffi::MPI_Comm_set_errhandler(comm.as_raw(), ffi::RSMPI_ERRORS_ARE_FATAL) };
     Ok(Spawned { inter, comm })
 }
 
