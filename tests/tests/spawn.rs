@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Run, mpirun, run};
+use common::{Run, Running, mpirun, run};
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
@@ -202,4 +202,66 @@ fn the_workers_attribute_spawns_and_pool_workers_wins_over_it() {
         r.describe()
     );
     assert!(!r.stderr.contains("warning"), "{}", r.describe());
+}
+
+/// The pids of the processes whose command line contains `pattern` (from `/proc`).
+fn processes_with(pattern: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid = entry.file_name().into_string().ok()?;
+            pid.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(pattern)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_master_leaves_no_spawned_worker_behind() {
+    let dir = std::env::temp_dir().join(format!("pool-spawn-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    let journal = dir.join("run.journal");
+    let log = dir.join("exec.log");
+    let mut cmd = Command::new(SCENARIOS);
+    cmd.arg("journal")
+        .arg(&journal)
+        .args(["5000", "20"])
+        .env("POOL_WORKERS", "2")
+        .env("POOL_TEST_EXEC_LOG", &log);
+    let mut master = Running::start(cmd);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 10 {
+        assert!(master.running(), "the run ended before it was killed");
+        assert!(Instant::now() < deadline, "the workers never ran a task");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The master and its 2 workers run the same command line, journal path included.
+    let pattern = journal.to_string_lossy().into_owned();
+    let running = processes_with(&pattern);
+    assert_eq!(running.len(), 3, "{running:?}");
+    master.signal("KILL");
+    let r = master.finish();
+    assert_eq!(r.status, None, "{}", r.describe());
+    // Open MPI ends the spawned workers once their parent is gone.
+    let deadline = Instant::now() + PROMPT;
+    let mut left = processes_with(&pattern);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        left = processes_with(&pattern);
+    }
+    for pid in &left {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        left.is_empty(),
+        "workers still running {PROMPT:?} after the master died: {left:?}"
+    );
 }
