@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Runs every example as a single process and under mpirun -n 1..4, each with a timeout.
+# Runs every example as a single process, under mpirun -n 1..4, and in spawn mode
+# (POOL_WORKERS=2), each with a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/mpi-env.sh
 cargo build --release --quiet -p examples --examples
+# Output of one run, shown if it fails; private, so parallel runs of this script do not mix.
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 
 passed=0 failed=0
 run() {
-  if timeout 120 "$@" >/tmp/pool-example.out 2>&1; then
+  if timeout 120 "$@" >"$out" 2>&1; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
-    echo "FAILED: $*"; cat /tmp/pool-example.out
+    echo "FAILED: $*"; cat "$out"
   fi
 }
 for example in hello_pool analyze_runs many_tasks; do
@@ -20,15 +24,16 @@ for example in hello_pool analyze_runs many_tasks; do
   for n in 1 2 3 4; do
     run mpirun -n "$n" "$bin"
   done
+  run env POOL_WORKERS=2 "$bin" # spawn mode
 done
 # The benchmark, tiny sizes: proves it runs and its checks pass (no "error" field), not speed.
 bench_check() {
-  if timeout 120 mpirun -n 2 target/release/examples/bench "$@" >/tmp/pool-bench.out 2>&1 &&
-    grep -q '^{"system"' /tmp/pool-bench.out && ! grep -q '"error"' /tmp/pool-bench.out; then
+  if timeout 120 mpirun -n 2 target/release/examples/bench "$@" >"$out" 2>&1 &&
+    grep -q '^{"system"' "$out" && ! grep -q '"error"' "$out"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
-    echo "FAILED: bench $*"; cat /tmp/pool-bench.out
+    echo "FAILED: bench $*"; cat "$out"
   fi
 }
 for system in pool raw; do

@@ -3,13 +3,18 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
-use syn::{LitStr, Path, Token};
+use syn::{LitInt, LitStr, Path, Token};
 
 const NAME_EXAMPLE: &str = "name = \"module::task\"";
 const CRATE_EXAMPLE: &str = "crate = \"::pool_runtime\"";
+const WORKERS_EXAMPLE: &str = "workers = 4";
+
+/// MPI counts processes in `int`s, and the master is one of them.
+const MAX_WORKERS: u64 = i32::MAX as u64 - 1;
 
 mod kw {
     syn::custom_keyword!(name);
+    syn::custom_keyword!(workers);
 }
 
 /// Arguments of `#[pool_task]`.
@@ -23,6 +28,8 @@ pub(crate) struct TaskArgs {
 #[derive(Default)]
 pub(crate) struct MainArgs {
     pub(crate) krate: Option<Path>,
+    /// `workers = N`: spawn N workers when started as a single process.
+    pub(crate) workers: Option<u64>,
 }
 
 /// The runtime crate's path: `crate = "..."` or `::pool_runtime`.
@@ -104,14 +111,56 @@ impl Parse for TaskArgs {
     }
 }
 
+/// `= N` after `workers`: a positive integer without suffix.
+fn parse_workers(input: ParseStream<'_>, key: Span) -> syn::Result<u64> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            key,
+            format!("expected a value: `{WORKERS_EXAMPLE}`"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    if !input.peek(LitInt) {
+        return Err(input.error(format!(
+            "expected a number of worker processes: `{WORKERS_EXAMPLE}`"
+        )));
+    }
+    let lit: LitInt = input.parse()?;
+    if !lit.suffix().is_empty() {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("write the number without a type suffix: `{WORKERS_EXAMPLE}`"),
+        ));
+    }
+    match lit.base10_parse::<i128>() {
+        Ok(n) if n < 1 => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`workers` must be at least 1, as in `{WORKERS_EXAMPLE}`; remove it to run the \
+                 tasks on threads of the single process"
+            ),
+        )),
+        Ok(n) if n <= i128::from(MAX_WORKERS) => Ok(n as u64),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!("at most {MAX_WORKERS} workers can be spawned"),
+        )),
+    }
+}
+
 // #[pool_main]
+// #[pool_main(workers = 4)]
 // #[pool_main(crate = "::my::pool_runtime")]
 impl Parse for MainArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = MainArgs::default();
         while !input.is_empty() {
             let lookahead = input.lookahead1();
-            if lookahead.peek(Token![crate]) {
+            if lookahead.peek(kw::workers) {
+                let key: kw::workers = input.parse()?;
+                let workers = parse_workers(input, key.span)?;
+                set_once(&mut args.workers, workers, key.span, "workers")?;
+            } else if lookahead.peek(Token![crate]) {
                 let key: Token![crate] = input.parse()?;
                 let path = parse_crate_path(input, key.span)?;
                 set_once(&mut args.krate, path, key.span, "crate")?;
@@ -150,5 +199,40 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().starts_with("expected a path"));
+        let a: MainArgs = syn::parse_str(r#"workers = 3, crate = "::p""#).unwrap();
+        assert_eq!(a.workers, Some(3));
+        for (text, error) in [
+            ("workers", "expected a value: `workers = 4`"),
+            (
+                "workers = \"4\"",
+                "expected a number of worker processes: `workers = 4`",
+            ),
+            (
+                "workers = -1",
+                "`workers` must be at least 1, as in `workers = 4`; remove it to run the tasks \
+                 on threads of the single process",
+            ),
+            (
+                "workers = 4u8",
+                "write the number without a type suffix: `workers = 4`",
+            ),
+            (
+                "workers = 0",
+                "`workers` must be at least 1, as in `workers = 4`; remove it to run the tasks \
+                 on threads of the single process",
+            ),
+            (
+                "workers = 99999999999",
+                "at most 2147483646 workers can be spawned",
+            ),
+            (
+                "workers = 2, workers = 3",
+                "`workers` is set twice; remove one of them",
+            ),
+            ("threads = 4", "expected `workers` or `crate`"),
+        ] {
+            let e = syn::parse_str::<MainArgs>(text).err().unwrap();
+            assert_eq!(e.to_string(), error, "{text}");
+        }
     }
 }

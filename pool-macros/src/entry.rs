@@ -10,7 +10,8 @@
 //!     ::pool_runtime::__private::run::<_, Result<(), Error>>(|__pool: &mut Pool| __pool_main(__pool))
 //! }
 //! ```
-//! Worker ranks never run the body: `run` sends them into the worker loop.
+//! Worker ranks never run the body: `run` sends them into the worker loop. With
+//! `#[pool_main(workers = N)]`, the call is `run_spawning::<_, R>(N, ...)` instead.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -142,8 +143,19 @@ fn generate(args: &MainArgs, func: ItemFn, call: bool) -> TokenStream {
             ReturnType::Default => quote!(()),
             ReturnType::Type(_, ty) => quote!(#ty),
         };
-        quote! {
-            #krate::__private::run::<_, #ret>(|__pool: &mut #krate::__private::Pool| #call_inner)
+        match args.workers {
+            None => quote! {
+                #krate::__private::run::<_, #ret>(|__pool: &mut #krate::__private::Pool| #call_inner)
+            },
+            Some(workers) => {
+                let workers = proc_macro2::Literal::u64_unsuffixed(workers);
+                quote! {
+                    #krate::__private::run_spawning::<_, #ret>(
+                        #workers,
+                        |__pool: &mut #krate::__private::Pool| #call_inner,
+                    )
+                }
+            }
         }
     } else {
         quote!()

@@ -31,7 +31,9 @@ pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Makes `fn main(pool: &mut Pool)` the program's entry point: MPI start-up, the worker loop
 /// on ranks other than 0, and shutdown with the same exit status on every rank.
 ///
-/// The function returns `()` or `Result<(), E>` with `E: Debug`. Option:
+/// The function returns `()` or `Result<(), E>` with `E: Debug`. Options:
+/// `#[pool_main(workers = 4)]` makes the program, started as a single process, spawn 4 worker
+/// processes (`MPI_Comm_spawn`; the `POOL_WORKERS` environment variable, when set, wins);
 /// `#[pool_main(crate = "::my::pool_runtime")]` names the runtime crate when it is renamed.
 #[proc_macro_attribute]
 pub fn pool_main(args: TokenStream, item: TokenStream) -> TokenStream {

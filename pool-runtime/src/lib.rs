@@ -30,6 +30,8 @@
 //! Run it with `mpirun -n 4 target/release/app` (rank 0 is the master, 3 workers), with
 //! `srun -n 64 app` on Slurm, or as one process (`cargo run`), where tasks run on one thread
 //! per core with the same serialization, so a program behaves the same on a laptop.
+//! `POOL_WORKERS=4 app` starts it as one process that spawns 4 worker processes itself
+//! (`MPI_Comm_spawn`; Open MPI).
 //!
 //! # Tasks
 //!
@@ -67,6 +69,7 @@ mod protocol;
 mod registry;
 mod runtime;
 mod signals;
+mod spawn;
 mod task;
 mod transport;
 mod worker;
@@ -74,7 +77,7 @@ mod worker;
 pub use crate::bulk::Bulk;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
 pub use crate::pool::{Handle, MapUnordered, Options, Pool};
-pub use crate::runtime::{MainResult, run};
+pub use crate::runtime::{MainResult, run, run_spawning};
 pub use crate::task::{Task, TaskResult};
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
@@ -89,7 +92,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::pool::Pool;
     pub use crate::registry::{InvokeFn, TaskEntry, task_id};
-    pub use crate::runtime::{MainResult, run};
+    pub use crate::runtime::{MainResult, run, run_spawning};
     pub use crate::task::{Task, TaskFailure, TaskResult, invoke};
     pub use inventory;
     pub use serde;

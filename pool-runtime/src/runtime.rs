@@ -5,12 +5,14 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 use mpi::Threading;
-use mpi::topology::Communicator;
+use mpi::raw::AsRaw;
+use mpi::topology::{Communicator, SimpleCommunicator};
 
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::pool::Pool;
 use crate::signals;
+use crate::spawn;
 use crate::task::install_panic_hook;
 use crate::transport::MasterLink;
 use crate::transport::local::LocalMaster;
@@ -54,13 +56,18 @@ const PANIC_STATUS: i32 = 101;
 ///
 /// This is what `#[pool_main]` expands to. Run as a single process (no `mpirun`, or
 /// `mpirun -n 1`), the pool runs its tasks on worker threads of this process: one per core,
-/// or `POOL_THREADS`.
+/// or `POOL_THREADS`; with `POOL_WORKERS=N` it starts N worker processes instead, copies of
+/// this program spawned with `MPI_Comm_spawn` (see the README's "Spawn mode").
+///
+/// Call it first thing in `main`, before starting any thread: in spawn mode it sets an
+/// environment variable for MPI before MPI starts.
 ///
 /// # Exit status
 ///
 /// 0 when `main` returns `()` or `Ok(())`; 1 when it returns `Err(e)` (printed as
-/// `Error: {e:?}`, like Rust's `main`) or the pool cannot start; 101 when it panics. Every
-/// worker exits with the same status.
+/// `Error: {e:?}`, like Rust's `main`) or the pool cannot start (including spawned workers
+/// that cannot start, or do not within `POOL_SPAWN_TIMEOUT` seconds, 30 by default); 101
+/// when it panics. Every worker exits with the same status.
 ///
 /// # Examples
 ///
@@ -81,6 +88,47 @@ where
     F: FnOnce(&mut Pool) -> R,
     R: MainResult,
 {
+    start(None, main)
+}
+
+/// [`run`] for a program that spawns its own workers: started as a single process, it starts
+/// `workers` worker processes with `MPI_Comm_spawn`, as `POOL_WORKERS=workers` would. The
+/// environment decides at run time: `POOL_WORKERS`, when set, wins over `workers`. Under
+/// `mpirun -n K` with K > 1, the job's ranks are the workers and `workers` does not matter.
+///
+/// This is what `#[pool_main(workers = N)]` expands to. `workers` must be at least 1.
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_runtime::{Error, Pool};
+///
+/// fn main() {
+///     pool_runtime::run_spawning(4, |pool: &mut Pool| -> Result<(), Error> {
+///         println!("{} workers", pool.workers()); // 4, run as `app`
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn run_spawning<F, R>(workers: usize, main: F) -> !
+where
+    F: FnOnce(&mut Pool) -> R,
+    R: MainResult,
+{
+    start(Some(workers), main)
+}
+
+fn start<F, R>(workers: Option<usize>, main: F) -> !
+where
+    F: FnOnce(&mut Pool) -> R,
+    R: MainResult,
+{
+    let request = spawn::Request::from_env_or(workers);
+    if let spawn::Request::Workers(_) = request {
+        // SAFETY: nothing has started a thread yet: `run` is the first thing `main` does
+        // (documented above; `#[pool_main]` generates exactly that), and MPI is not started.
+        unsafe { spawn::allow_oversubscription() };
+    }
     install_panic_hook();
     signals::mask_interrupts(true);
     let init = mpi::initialize_with_threading(Threading::Funneled);
@@ -91,33 +139,108 @@ where
     };
     host_name();
     let world = universe.world();
-    let comm = world.duplicate();
-    let code = if world.size() == 1 {
+    let code = if let Some((comm, parent)) = spawn::parent_comm(&world) {
+        let code = serve(comm);
+        drop(parent);
+        code
+    } else if world.size() == 1 {
         signals::install_master();
-        run_master(Box::new(LocalMaster::start(local_threads())), main)
-    } else if world.rank() == 0 {
-        signals::install_master();
-        run_master(Box::new(MpiMaster::new(comm)), main)
-    } else {
-        let rank = world.rank();
-        let host: &'static str = host_name().leak();
-        signals::install_worker(rank as usize, host);
-        let mut link = MpiWorker::new(comm);
-        match panic::catch_unwind(AssertUnwindSafe(|| worker::serve(&mut link, true))) {
-            Ok(code) => code,
-            Err(_) => {
-                eprintln!(
-                    "pool: internal error on rank {rank} (panic above); aborting the MPI job"
-                );
-                world.abort(70)
+        match request {
+            spawn::Request::None => {
+                run_master(Box::new(LocalMaster::start(local_threads())), None, main)
             }
+            spawn::Request::Invalid(message) => {
+                eprintln!("Error: {message}");
+                1
+            }
+            spawn::Request::Workers(n) => run_spawned(n, main),
         }
+    } else if world.rank() == 0 {
+        if let Some(value) =
+            std::env::var_os(spawn::WORKERS_VAR).filter(|v| !v.to_string_lossy().trim().is_empty())
+        {
+            eprintln!(
+                "pool: warning: {}={} ignored: the program runs under mpirun with {} ranks \
+                 ({} workers); {} applies to a program started as a single process",
+                spawn::WORKERS_VAR,
+                value.to_string_lossy(),
+                world.size(),
+                world.size() - 1,
+                spawn::WORKERS_VAR,
+            );
+        }
+        signals::install_master();
+        run_master(Box::new(MpiMaster::new(world.duplicate())), None, main)
+    } else {
+        serve(world.duplicate())
     };
     drop(universe);
     std::process::exit(code)
 }
 
-fn run_master<F, R>(link: Box<dyn MasterLink>, main: F) -> i32
+/// Runs the worker loop on `comm`, where the master is rank 0; returns the exit status.
+fn serve(comm: SimpleCommunicator) -> i32 {
+    let rank = comm.rank();
+    let host: &'static str = host_name().leak();
+    signals::install_worker(rank as usize, host);
+    let abort_comm = comm.as_raw();
+    let mut link = MpiWorker::new(comm);
+    match panic::catch_unwind(AssertUnwindSafe(|| worker::serve(&mut link, true))) {
+        Ok(code) => code,
+        Err(_) => {
+            eprintln!("pool: internal error on rank {rank} (panic above); aborting the MPI job");
+            // SAFETY: the link, and so the communicator, is still alive.
+            unsafe { mpi::ffi::MPI_Abort(abort_comm, 70) };
+            70
+        }
+    }
+}
+
+/// Spawn mode: starts `n` worker processes and runs `main` with them, or explains why not.
+fn run_spawned<F, R>(n: usize, main: F) -> i32
+where
+    F: FnOnce(&mut Pool) -> R,
+    R: MainResult,
+{
+    let limit = match spawn::timeout() {
+        Ok(limit) => limit,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            return 1;
+        }
+    };
+    let watchdog = spawn::Watchdog::start(
+        limit,
+        format!(
+            "{n} spawned worker process{} did not start within {} s ({}={n}); set {} to wait \
+             longer, or start the workers with mpirun instead: unset {} and run `mpirun -n {} {}`",
+            if n == 1 { "" } else { "es" },
+            limit.as_secs_f64(),
+            spawn::WORKERS_VAR,
+            spawn::TIMEOUT_VAR,
+            spawn::WORKERS_VAR,
+            n + 1,
+            std::env::args().next().unwrap_or_else(|| "app".to_owned()),
+        ),
+    );
+    match spawn::spawn_workers(n) {
+        Err(message) => {
+            drop(watchdog);
+            eprintln!("Error: {message}");
+            1
+        }
+        Ok(spawned) => {
+            let code = run_master(Box::new(MpiMaster::new(spawned.comm)), Some(watchdog), main);
+            // Disconnects from the workers, which do the same before MPI_Finalize.
+            drop(spawned.inter);
+            code
+        }
+    }
+}
+
+/// Runs `main` on the master's side of `link`: handshake, `main`, shutdown. A `watchdog`
+/// is disarmed once every worker has said HELLO.
+fn run_master<F, R>(link: Box<dyn MasterLink>, watchdog: Option<spawn::Watchdog>, main: F) -> i32
 where
     F: FnOnce(&mut Pool) -> R,
     R: MainResult,
@@ -126,6 +249,7 @@ where
     let in_pool = signals::enter_pool();
     let handshake = engine.handshake();
     drop(in_pool);
+    drop(watchdog);
     let code = match handshake {
         Err(e) => {
             eprintln!("Error: {e}");

@@ -191,6 +191,12 @@ fn sigterm_to_a_single_process_stops_it_and_the_journal_resumes_it() {
 }
 
 #[test]
+fn ctrl_c_to_a_master_with_spawned_workers_stops_the_job_and_the_journal_resumes_it() {
+    let _serial = serial();
+    interrupt_and_resume("int-spawn", &["env", "POOL_WORKERS=2"], "INT");
+}
+
+#[test]
 fn a_journal_for_another_input_count_is_refused() {
     let _serial = serial();
     let dir = scratch("refused");

@@ -66,6 +66,7 @@ fn results(pool: &Pool) -> Result<(), Error> {
 
 fn pool_is_mpi(_pool: &Pool) -> bool {
     std::env::var("OMPI_COMM_WORLD_SIZE").is_ok_and(|n| n != "1")
+        || std::env::var_os("POOL_WORKERS").is_some()
 }
 
 fn errors(pool: &Pool) -> Result<(), Error> {

@@ -38,6 +38,7 @@ pub(crate) fn mpi_env(cmd: &mut Command) -> &mut Command {
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
         .env("OMPI_MCA_pml", "ob1")
         .env_remove("POOL_THREADS")
+        .env_remove("POOL_WORKERS")
 }
 
 pub(crate) fn run(cmd: Command) -> Run {
@@ -54,9 +55,21 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    /// Starts `cmd` with [`mpi_env`]; variables the test set on `cmd` itself win.
     pub(crate) fn start(mut cmd: Command) -> Running {
         let what = format!("{cmd:?}");
-        let mut child = mpi_env(&mut cmd)
+        let own: Vec<_> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+            .collect();
+        mpi_env(&mut cmd);
+        for (key, value) in own {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

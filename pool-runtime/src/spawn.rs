@@ -1,0 +1,357 @@
+//! Spawn mode: a program started as a single process starts its own worker processes with
+//! `MPI_Comm_spawn` when `POOL_WORKERS=N` asks for them.
+//!
+//! The master spawns `N` copies of its own executable, with the same arguments, and merges
+//! the intercommunicator `MPI_Comm_spawn` returns into one intracommunicator where it is
+//! rank 0 and the workers are ranks `1..=N`: exactly the layout of `mpirun -n N+1`, so the
+//! MPI transport, the protocol and every error message are the same in both modes. A spawned
+//! process knows it is a worker because `MPI_Comm_get_parent` gives it a parent; it never
+//! spawns again.
+//!
+//! Spawning may fail (an MPI without working singleton spawn, such as MPICH 4.0.2 here, or
+//! too few slots) or hang inside MPI. Errors of `MPI_Comm_spawn` are returned, not fatal,
+//! and a [`Watchdog`] ends the master with a clear error if the workers have not all said
+//! HELLO within [`timeout`]: never a hang.
+
+use std::ffi::{CString, OsString};
+use std::os::raw::{c_char, c_int};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mpi::ffi;
+use mpi::raw::{AsRaw, FromRaw};
+use mpi::topology::{Communicator, InterCommunicator, MergeOrder, SimpleCommunicator};
+
+/// The environment variable that asks a single process for `N` spawned workers.
+pub(crate) const WORKERS_VAR: &str = "POOL_WORKERS";
+
+/// The environment variable that changes the spawn [`timeout`] (seconds).
+pub(crate) const TIMEOUT_VAR: &str = "POOL_SPAWN_TIMEOUT";
+
+/// How long the master waits, by default, for its spawned workers to start and say HELLO.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Open MPI's switch that lets a job start more processes than the host has cores.
+const OVERSUBSCRIBE_VAR: &str = "OMPI_MCA_rmaps_base_oversubscribe";
+
+/// What `POOL_WORKERS` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Not set (or empty): no spawn mode.
+    None,
+    /// Spawn this many workers (at least 1).
+    Workers(usize),
+    /// Set to something that is not a positive number: the message says what was wrong.
+    Invalid(String),
+}
+
+impl Request {
+    /// Reads `POOL_WORKERS` from the environment; when it is not set, `default` (the
+    /// program's own choice: [`crate::run_spawning`], `#[pool_main(workers = N)]`) applies.
+    pub(crate) fn from_env_or(default: Option<usize>) -> Request {
+        Request::choose(std::env::var_os(WORKERS_VAR), default)
+    }
+
+    fn choose(env: Option<OsString>, default: Option<usize>) -> Request {
+        // Set but empty counts as not set.
+        let env = env.filter(|v| !v.to_string_lossy().trim().is_empty());
+        match (env, default) {
+            (Some(value), _) => Request::parse(&value),
+            (None, None) => Request::None,
+            (None, Some(0)) => Request::Invalid(
+                "run_spawning(0, ..): spawn mode needs at least 1 worker".to_owned(),
+            ),
+            (None, Some(n)) if n > MAX_WORKERS => Request::Invalid(format!(
+                "run_spawning({n}, ..): at most {MAX_WORKERS} workers can be spawned"
+            )),
+            (None, Some(n)) => Request::Workers(n),
+        }
+    }
+
+    fn parse(value: &OsString) -> Request {
+        let text = value.to_string_lossy();
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Request::None;
+        }
+        match trimmed.parse::<usize>() {
+            Ok(0) => Request::Invalid(format!(
+                "{WORKERS_VAR}=0: spawn mode needs at least 1 worker; unset {WORKERS_VAR} to run \
+                 the tasks on threads of this process"
+            )),
+            Ok(n) if n > MAX_WORKERS => Request::Invalid(format!(
+                "{WORKERS_VAR}={n}: at most {MAX_WORKERS} workers can be spawned"
+            )),
+            Ok(n) => Request::Workers(n),
+            Err(_) => Request::Invalid(format!(
+                "{WORKERS_VAR}={text:?} is not a number of workers; use a positive integer, \
+                 such as {WORKERS_VAR}=4"
+            )),
+        }
+    }
+}
+
+/// MPI counts processes in `int`s, and the master is one of them.
+const MAX_WORKERS: usize = (c_int::MAX - 1) as usize;
+
+/// Lets Open MPI start more processes than cores in spawn mode, unless the user decided
+/// otherwise: someone asking for `POOL_WORKERS=8` on a 4-core laptop expects 8 workers,
+/// not a refusal. (`mpirun` users choose with `--oversubscribe`; a single process has no
+/// command line for it.) Open MPI reads the variable in `MPI_Init`, so this must run before.
+///
+/// # Safety
+///
+/// No other thread may be running (they could read the environment concurrently):
+/// [`crate::run`] calls this first thing, before MPI starts any thread, as `main`'s first
+/// statement (which is what `#[pool_main]` generates).
+pub(crate) unsafe fn allow_oversubscription() {
+    if std::env::var_os(OVERSUBSCRIBE_VAR).is_none() {
+        // SAFETY: single-threaded at this point, as the caller guarantees.
+        unsafe { std::env::set_var(OVERSUBSCRIBE_VAR, "1") };
+    }
+}
+
+/// How long to wait for spawned workers: `POOL_SPAWN_TIMEOUT` seconds, or 30 s.
+pub(crate) fn timeout() -> Result<Duration, String> {
+    match std::env::var(TIMEOUT_VAR) {
+        Err(_) => Ok(DEFAULT_TIMEOUT),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+            _ => Err(format!(
+                "{TIMEOUT_VAR}={v:?} is not a number of seconds; use a positive number, such as \
+                 {TIMEOUT_VAR}=60"
+            )),
+        },
+    }
+}
+
+/// The intercommunicator to the spawned workers and the intracommunicator merged from it
+/// (master = rank 0, workers = ranks 1..=N), on which the pool runs.
+pub(crate) struct Spawned {
+    /// Disconnected (collectively with the workers) when dropped; drop it after `comm`.
+    pub(crate) inter: InterCommunicator,
+    pub(crate) comm: SimpleCommunicator,
+}
+
+/// Spawns `n` workers running this executable with this process's arguments.
+///
+/// Returns the reason, with what to do instead, when MPI cannot start them. When it started
+/// only some of them, it prints the reason and ends the job (the started ones included).
+pub(crate) fn spawn_workers(n: usize) -> Result<Spawned, String> {
+    let fail = |why: String| {
+        format!(
+            "cannot start {n} worker process{} with MPI_Comm_spawn ({WORKERS_VAR}={n}): {why}. \
+             Spawn mode needs an MPI that can spawn from a single process (Open MPI can; \
+             MPICH 4.0 cannot); start the workers with mpirun instead: unset {WORKERS_VAR} and \
+             run `mpirun -n {} {}`",
+            if n == 1 { "" } else { "es" },
+            n + 1,
+            program_hint(),
+        )
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| fail(format!("cannot find this program's executable: {e}")))?;
+    let program = c_string(exe.into_os_string()).map_err(&fail)?;
+    let args = std::env::args_os()
+        .skip(1)
+        .map(c_string)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&fail)?;
+    let mut argv: Vec<*mut c_char> = args
+        .iter()
+        .map(|a| a.as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect();
+    let count = c_int::try_from(n).map_err(|_| fail("too many workers".into()))?;
+    let mut errcodes: Vec<c_int> = vec![0; n];
+    // SAFETY: constants MPI provides.
+    let (world_self, null_comm) = unsafe { (ffi::RSMPI_COMM_SELF, ffi::RSMPI_COMM_NULL) };
+    let mut inter = null_comm;
+    // SAFETY: MPI is initialized; `program` and the strings `argv` points into live until the
+    // call returns, `argv` ends with a null pointer, and `errcodes` holds `n` ints. Errors are
+    // returned on MPI_COMM_SELF (used for nothing else) instead of aborting, so a refused
+    // spawn becomes a message.
+    let rc = unsafe {
+        ffi::MPI_Comm_set_errhandler(world_self, ffi::RSMPI_ERRORS_RETURN);
+        ffi::MPI_Comm_spawn(
+            program.as_ptr(),
+            argv.as_mut_ptr(),
+            count,
+            ffi::RSMPI_INFO_NULL,
+            0,
+            world_self,
+            &mut inter,
+            errcodes.as_mut_ptr(),
+        )
+    };
+    let success = ffi::MPI_SUCCESS as c_int;
+    if rc != success {
+        return Err(fail(error_string(rc)));
+    }
+    if inter == null_comm {
+        return Err(fail("MPI returned no communicator".into()));
+    }
+    // SAFETY: `inter` is the live intercommunicator MPI_Comm_spawn just created; from here on
+    // only the InterCommunicator uses (and finally disconnects) it.
+    let inter = unsafe { InterCommunicator::from_raw(inter) };
+    // From here on, MPI errors on the pool's communicators are fatal again, as under mpirun.
+    // SAFETY: a live communicator and a predefined error handler.
+    unsafe { ffi::MPI_Comm_set_errhandler(inter.as_raw(), ffi::RSMPI_ERRORS_ARE_FATAL) };
+    if let Some(&code) = errcodes.iter().find(|&&c| c != success) {
+        let failed = errcodes.iter().filter(|&&c| c != success).count();
+        let why = format!("{failed} of {n} did not start: {}", error_string(code));
+        // The ones that did start wait for the merge below: disconnecting from them would
+        // wait forever, so the job ends here, them included.
+        eprintln!("Error: {}", fail(why));
+        // SAFETY: a live communicator; MPI_Abort ends every process of both groups.
+        unsafe { ffi::MPI_Abort(inter.as_raw(), 1) };
+        std::process::exit(1);
+    }
+    let comm = inter.merge(MergeOrder::Low);
+    // SAFETY: a live communicator and a predefined error handler.
+    unsafe { ffi::MPI_Comm_set_errhandler(comm.as_raw(), ffi::RSMPI_ERRORS_ARE_FATAL) };
+    Ok(Spawned { inter, comm })
+}
+
+/// In a spawned worker: the communicator shared with the master (merged from the parent
+/// intercommunicator; the master is rank 0), and the parent intercommunicator itself, to drop
+/// after the worker loop and before MPI_Finalize. `None` in a process that was not spawned.
+///
+/// Dropping the parent disconnects it, collectively with the master (which drops its
+/// [`Spawned::inter`]); after that `MPI_Comm_get_parent` returns `MPI_COMM_NULL`. It must be
+/// done here, not left to rsmpi 0.8.2's `Universe` drop, which wraps the parent handle twice
+/// and disconnects it twice: a segmentation fault in `ompi_dpm_disconnect` (Open MPI 4.1.4).
+pub(crate) fn parent_comm(
+    world: &SimpleCommunicator,
+) -> Option<(SimpleCommunicator, InterCommunicator)> {
+    let parent = world.parent()?;
+    let comm = parent.merge(MergeOrder::High);
+    Some((comm, parent))
+}
+
+fn c_string(s: OsString) -> Result<CString, String> {
+    use std::os::unix::ffi::OsStringExt;
+    CString::new(s.into_vec()).map_err(|_| "an argument contains a NUL byte".to_owned())
+}
+
+/// The program as the user probably started it, for the `mpirun` suggestion.
+fn program_hint() -> String {
+    std::env::args().next().unwrap_or_else(|| "app".to_owned())
+}
+
+/// MPI's text for an error code.
+fn error_string(code: c_int) -> String {
+    let mut buf = vec![0 as c_char; ffi::MPI_MAX_ERROR_STRING as usize + 1];
+    let mut len: c_int = 0;
+    // SAFETY: `buf` holds MPI_MAX_ERROR_STRING characters and a terminator.
+    let rc = unsafe { ffi::MPI_Error_string(code, buf.as_mut_ptr(), &mut len) };
+    if rc != ffi::MPI_SUCCESS as c_int {
+        return format!("MPI error {code}");
+    }
+    let bytes: Vec<u8> = buf[..usize::try_from(len).unwrap_or(0).min(buf.len())]
+        .iter()
+        .map(|&c| c as u8)
+        .collect();
+    format!(
+        "{} (MPI error {code})",
+        String::from_utf8_lossy(&bytes).trim()
+    )
+}
+
+/// Ends the process with a clear error if it is not disarmed (dropped) in time: spawning
+/// and the workers' HELLOs happen inside MPI, where a failure can mean waiting forever.
+pub(crate) struct Watchdog {
+    disarm: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Starts the clock: after `limit`, prints `Error: {message}` and exits with status 1.
+    pub(crate) fn start(limit: Duration, message: String) -> Watchdog {
+        let (disarm, disarmed) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("pool-spawn-watchdog".into())
+            .spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = disarmed.recv_timeout(limit) {
+                    eprintln!("Error: {message}");
+                    // The main thread is stuck inside MPI: no unwinding, no atexit handlers
+                    // (MPI's could wait for the same thing). The spawned processes lose their
+                    // parent, and Open MPI ends them.
+                    // SAFETY: _exit is always safe to call; it ends the process at once.
+                    unsafe { libc::_exit(1) };
+                }
+            })
+            .ok();
+        Watchdog {
+            disarm: Some(disarm),
+            thread,
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.disarm.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Request {
+        Request::parse(&OsString::from(s))
+    }
+
+    #[test]
+    fn pool_workers_values() {
+        assert_eq!(parse("3"), Request::Workers(3));
+        assert_eq!(parse(" 1 "), Request::Workers(1));
+        assert_eq!(parse(""), Request::None);
+        assert_eq!(
+            parse("0"),
+            Request::Invalid(
+                "POOL_WORKERS=0: spawn mode needs at least 1 worker; unset POOL_WORKERS to run \
+                 the tasks on threads of this process"
+                    .into()
+            )
+        );
+        assert_eq!(
+            parse("four"),
+            Request::Invalid(
+                "POOL_WORKERS=\"four\" is not a number of workers; use a positive integer, such \
+                 as POOL_WORKERS=4"
+                    .into()
+            )
+        );
+        assert!(matches!(parse("-2"), Request::Invalid(_)));
+        assert!(matches!(parse("99999999999"), Request::Invalid(_)));
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_programs_choice() {
+        let env = |s: &str| Some(OsString::from(s));
+        assert_eq!(Request::choose(None, None), Request::None);
+        assert_eq!(Request::choose(None, Some(4)), Request::Workers(4));
+        assert_eq!(Request::choose(env("2"), Some(4)), Request::Workers(2));
+        assert_eq!(Request::choose(env("2"), None), Request::Workers(2));
+        assert_eq!(Request::choose(env(" "), Some(4)), Request::Workers(4));
+        assert!(matches!(
+            Request::choose(env("x"), Some(4)),
+            Request::Invalid(_)
+        ));
+        assert_eq!(
+            Request::choose(None, Some(0)),
+            Request::Invalid("run_spawning(0, ..): spawn mode needs at least 1 worker".into())
+        );
+    }
+
+    #[test]
+    fn a_watchdog_dropped_in_time_does_nothing() {
+        let dog = Watchdog::start(Duration::from_secs(60), "never".into());
+        drop(dog);
+    }
+}
