@@ -63,10 +63,12 @@ mod engine;
 mod error;
 pub mod journal;
 mod pool;
+mod progress;
 mod protocol;
 mod registry;
 mod runtime;
 mod signals;
+mod stats;
 mod task;
 mod transport;
 mod worker;
@@ -75,13 +77,14 @@ pub use crate::bulk::Bulk;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
 pub use crate::pool::{Handle, MapUnordered, Options, Pool};
 pub use crate::runtime::{MainResult, run};
+pub use crate::stats::{Stats, WorkerStats};
 pub use crate::task::{Task, TaskResult};
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
 
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Bulk, Error, Options, Pool, TaskError, pool_main, pool_task};
+    pub use crate::{Bulk, Error, Options, Pool, Stats, TaskError, pool_main, pool_task};
 }
 
 // Not public API. Used by generated code.

@@ -12,8 +12,10 @@ use crate::codec;
 use crate::engine::{Engine, Fill, Origin, Pace, Raw, Source};
 use crate::error::{Error, TaskError, TaskErrorKind};
 use crate::journal::Journal;
+use crate::progress::Progress;
 use crate::protocol;
 use crate::signals::{self, InPool};
+use crate::stats::Stats;
 use crate::task::Task;
 
 /// A pool of workers, handed to the `#[pool_main]` function on rank 0.
@@ -62,6 +64,8 @@ pub struct Options {
     chunksize: Option<usize>,
     prefetch: Option<usize>,
     journal: Option<PathBuf>,
+    progress: Option<bool>,
+    stats: bool,
 }
 
 impl Options {
@@ -130,6 +134,36 @@ impl Options {
         self
     }
 
+    /// Shows (`true`) or hides (`false`) the progress of this call on stderr, whatever
+    /// `POOL_PROGRESS` says and whether stderr is a terminal.
+    ///
+    /// By default a `map` or `map_unordered` shows a progress bar when stderr is a terminal
+    /// (done/total when the input's length is known, rate, ETA, failures so far) and nothing
+    /// otherwise; `POOL_PROGRESS=1` shows it anyway and `POOL_PROGRESS=0` never. Without a
+    /// terminal (a batch job's output file, a pipe), progress is one plain line every 5 s and
+    /// a last one when the call ends:
+    ///
+    /// ```text
+    /// pool: app::simulate: 5120/10000 done (51.2%), 0 failed, 1024 tasks/s, 5.0 s, ETA 4.8 s
+    /// pool: app::simulate: 10000/10000 done, 0 failed, in 9.8 s (1020 tasks/s)
+    /// ```
+    #[must_use]
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = Some(show);
+        self
+    }
+
+    /// Prints this call's [`Stats`] as a table on stderr when it ends: per worker the tasks
+    /// it ran, busy and idle time and bytes, then totals, efficiency and load imbalance.
+    ///
+    /// For the whole run, set `POOL_STATS=1` (or `POOL_STATS=path.json`); in code, read
+    /// [`Pool::stats`].
+    #[must_use]
+    pub fn stats(mut self, print: bool) -> Self {
+        self.stats = print;
+        self
+    }
+
     fn pace(&self) -> Pace {
         let default = Pace::default();
         Pace {
@@ -174,6 +208,20 @@ impl Pool {
     /// The number of workers: MPI ranks minus one, or worker threads in a single process.
     pub fn workers(&self) -> usize {
         self.engine.borrow().workers()
+    }
+
+    /// What the workers did since the pool started: per worker the tasks it ran, its busy and
+    /// idle time and the bytes it was sent and sent back; totals, efficiency and load
+    /// imbalance. `Stats::since` gives the difference of two snapshots, for one call or phase.
+    ///
+    /// `POOL_STATS=1` prints this as a table on stderr when the pool shuts down, and
+    /// `POOL_STATS=path.json` writes it as JSON; [`Options::stats`] prints it for one call.
+    ///
+    /// # Panics
+    ///
+    /// When called from inside one of the pool's own calls (an input iterator).
+    pub fn stats(&self) -> Stats {
+        self.engine().stats()
     }
 
     /// Runs `task` on every input and returns the results in input order.
@@ -310,7 +358,16 @@ impl Pool {
         T: Task,
         I: Iterator<Item = T::Args>,
     {
-        let job = self.engine().open_job(T::NAME, T::ID);
+        let total = match inputs.size_hint() {
+            (low, Some(high)) if low == high => {
+                Some((low as u64).saturating_sub(skip.as_ref().map_or(0, |s| s.ahead)))
+            }
+            _ => None,
+        };
+        let mut engine = self.engine();
+        let job = engine.open_job(T::NAME, T::ID);
+        let report = options.stats.then(|| engine.stats());
+        drop(engine);
         let mut source = Inputs::new(inputs);
         source.skip = skip;
         MapUnordered {
@@ -321,6 +378,8 @@ impl Pool {
             done: false,
             unpolled: 0,
             journal_error: None,
+            progress: Progress::start(T::NAME, total, options.progress),
+            report,
             task: PhantomData,
         }
     }
@@ -533,6 +592,17 @@ fn decode_outcome<O: serde::de::DeserializeOwned>(
         }),
         Raw::Error(kind, message) => Err(error(kind, message.to_owned())),
     };
+    if let Err(e) = &outcome {
+        tracing::warn!(
+            task = e.task,
+            index = e.index,
+            rank = e.rank,
+            host = %e.host,
+            kind = ?e.kind,
+            message = %e.message,
+            "pool: task failed"
+        );
+    }
     (index, outcome)
 }
 
@@ -548,7 +618,18 @@ pub struct MapUnordered<'p, T: Task, I> {
     unpolled: u32,
     /// Why the job's journal failed, once the job is over.
     journal_error: Option<Error>,
+    progress: Progress,
+    /// With [`Options::stats`]: the pool's statistics when the call began.
+    report: Option<Stats>,
     task: PhantomData<T>,
+}
+
+/// Prints the statistics of a call that began at `before`.
+fn report_call(task: &str, before: &Stats, now: &Stats) {
+    eprintln!(
+        "pool: statistics of this call of `{task}`\n{}",
+        now.since(before)
+    );
 }
 
 /// How many arrived results [`MapUnordered`] hands out between two looks at the transport.
@@ -581,20 +662,27 @@ where
         if self.unpolled < POLL_EVERY {
             if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
                 self.unpolled += 1;
+                self.progress.item(item.1.is_err());
                 return Some(item);
             }
         }
         self.unpolled = 0;
+        self.progress.tick();
         engine.receive_available();
         loop {
             engine.dispatch(Some((self.job, &mut self.source)), self.pace);
             if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
+                self.progress.item(item.1.is_err());
                 return Some(item);
             }
             if engine.outstanding(self.job) == 0 && self.source.exhausted() {
                 self.done = true;
                 self.journal_error = engine.finish_journal(self.job).err();
                 engine.close_job(self.job);
+                self.progress.finish();
+                if let Some(before) = self.report.take() {
+                    report_call(T::NAME, &before, &engine.stats());
+                }
                 return None;
             }
             engine.receive_one();
@@ -605,8 +693,12 @@ where
 impl<T: Task, I> Drop for MapUnordered<'_, T, I> {
     fn drop(&mut self) {
         if !self.done {
+            self.progress.finish();
             if let Ok(mut engine) = self.pool.engine.try_borrow_mut() {
                 engine.close_job(self.job);
+                if let Some(before) = self.report.take() {
+                    report_call(T::NAME, &before, &engine.stats());
+                }
             }
         }
     }

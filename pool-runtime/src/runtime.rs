@@ -91,15 +91,25 @@ where
     };
     host_name();
     let world = universe.world();
+    tracing::debug!(
+        rank = world.rank(),
+        ranks = world.size(),
+        host = known_host_name().unwrap_or("?"),
+        "pool: MPI started"
+    );
     let comm = world.duplicate();
     let code = if world.size() == 1 {
         signals::install_master();
-        run_master(Box::new(LocalMaster::start(local_threads())), main)
+        let threads = local_threads();
+        let _span = tracing::info_span!("pool", mode = "single process", threads).entered();
+        run_master(Box::new(LocalMaster::start(threads)), main)
     } else if world.rank() == 0 {
         signals::install_master();
+        let _span = tracing::info_span!("pool", mode = "mpi", rank = 0).entered();
         run_master(Box::new(MpiMaster::new(comm)), main)
     } else {
         let rank = world.rank();
+        let _span = tracing::debug_span!("pool_worker", rank).entered();
         let host: &'static str = host_name().leak();
         signals::install_worker(rank as usize, host);
         let mut link = MpiWorker::new(comm);
@@ -128,6 +138,7 @@ where
     drop(in_pool);
     let code = match handshake {
         Err(e) => {
+            tracing::error!(error = %e, "pool: start-up failed");
             eprintln!("Error: {e}");
             1
         }
@@ -135,10 +146,12 @@ where
             let mut pool = Pool::new(engine);
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| main(&mut pool)));
             engine = pool.into_engine();
-            match outcome {
+            let code = match outcome {
                 Ok(result) => result.report(),
                 Err(_) => PANIC_STATUS,
-            }
+            };
+            crate::stats::report_at_exit(|| engine.stats());
+            code
         }
     };
     let _in_pool = signals::enter_pool();
