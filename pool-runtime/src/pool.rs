@@ -599,7 +599,7 @@ fn decode_outcome<O: serde::de::DeserializeOwned>(
             rank = e.rank,
             host = %e.host,
             kind = ?e.kind,
-            message = %e.message,
+            error = %e.message,
             "pool: task failed"
         );
     }

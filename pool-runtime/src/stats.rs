@@ -233,9 +233,10 @@ impl fmt::Display for Stats {
         };
         write!(
             f,
-            "{} workers, {:.3} s wall{rate}; efficiency {} (busy / workers × wall); \
+            "{} worker{}, {:.3} s wall{rate}; efficiency {} (busy / workers × wall); \
              load imbalance {} (busiest / mean busy − 1)",
             self.workers.len(),
+            if self.workers.len() == 1 { "" } else { "s" },
             self.wall_s,
             percent(self.efficiency, 1.0),
             percent(self.imbalance, 1.0),

@@ -31,13 +31,18 @@ impl Run {
 }
 
 /// Environment for Open MPI in tests: allowed as root (CI runs as root), more ranks than
-/// cores, and the fast-starting ob1 messaging layer (tests only; never forced on users).
+/// cores, and the fast-starting ob1 messaging layer (tests only; never forced on users); none
+/// of the pool's own variables from the caller's environment, only those the test sets.
 pub(crate) fn mpi_env(cmd: &mut Command) -> &mut Command {
+    for key in ["POOL_THREADS", "POOL_PROGRESS", "POOL_STATS"] {
+        if !cmd.get_envs().any(|(k, _)| k == key) {
+            cmd.env_remove(key);
+        }
+    }
     cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
         .env("OMPI_MCA_pml", "ob1")
-        .env_remove("POOL_THREADS")
 }
 
 pub(crate) fn run(cmd: Command) -> Run {

@@ -1,0 +1,194 @@
+//! Statistics (`POOL_STATS`, `Options::stats`), progress (`POOL_PROGRESS`) and `tracing`
+//! events, checked on the output of `src/bin/observe.rs` under `mpirun` and as one process.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Run, run};
+
+const OBSERVE: &str = env!("CARGO_BIN_EXE_observe");
+
+/// Runs `observe` with `args` under `mpirun -n ranks` (0: as a single process with 2 threads)
+/// and the environment `env`.
+fn observe(ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = if ranks == 0 {
+        let mut cmd = Command::new(OBSERVE);
+        cmd.env("POOL_THREADS", "2");
+        cmd
+    } else {
+        let mut cmd = Command::new("mpirun");
+        cmd.arg("-n").arg(ranks.to_string()).arg(OBSERVE);
+        cmd
+    };
+    cmd.args(args);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let r = run(cmd);
+    r.assert_success();
+    assert!(r.stdout.contains("observe passed"), "{}", r.describe());
+    r
+}
+
+fn workers(ranks: usize) -> usize {
+    if ranks == 0 { 2 } else { ranks - 1 }
+}
+
+/// The cells of the table row that starts with `first`, after `first`.
+fn row<'a>(table: &'a str, first: &str) -> Vec<&'a str> {
+    table
+        .lines()
+        .map(str::split_whitespace)
+        .find_map(|mut cells| (cells.next() == Some(first)).then(|| cells.collect()))
+        .unwrap_or_else(|| panic!("no row `{first}` in\n{table}"))
+}
+
+#[test]
+fn nothing_is_printed_by_default() {
+    for ranks in [0, 3] {
+        let r = observe(ranks, &[], &[]);
+        assert!(!r.stderr.contains("pool"), "{}", r.describe());
+    }
+}
+
+#[test]
+fn pool_stats_prints_a_table_at_the_end() {
+    for ranks in [0, 1, 3] {
+        let r = observe(ranks, &[], &[("POOL_STATS", "1")]);
+        let table = r
+            .stderr
+            .split_once("pool: statistics of the run\n")
+            .unwrap_or_else(|| panic!("no table: {}", r.describe()))
+            .1;
+        let header = row(table, "rank");
+        assert_eq!(header[..3], ["host", "tasks", "failed"], "{table}");
+        let total = row(table, "total");
+        assert_eq!(total[..2], ["2020", "10"], "{}", r.describe());
+        // One row per worker, whose tasks add up to the total.
+        let rows: Vec<u64> = table
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with("total"))
+            .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
+            .collect();
+        // `mpirun -n 1` runs one thread per core it was given.
+        if ranks != 1 {
+            assert_eq!(rows.len(), workers(ranks), "{table}");
+        }
+        assert_eq!(rows.iter().sum::<u64>(), 2020, "{table}");
+        let plural = if rows.len() == 1 { "" } else { "s" };
+        assert!(
+            table.contains(&format!("{} worker{plural}, ", rows.len()))
+                && table.contains("efficiency")
+                && table.contains("load imbalance"),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn pool_stats_writes_json() {
+    let dir = std::env::temp_dir().join(format!("pool-observe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for ranks in [0, 3] {
+        let path = dir.join(format!("stats-{ranks}.json"));
+        let _ = std::fs::remove_file(&path);
+        let r = observe(ranks, &[], &[("POOL_STATS", path.to_str().unwrap())]);
+        assert!(!r.stderr.contains("pool"), "{}", r.describe());
+        let text = std::fs::read_to_string(&path).expect("the statistics file");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(json["tasks"], 2020, "{text}");
+        assert_eq!(json["failed"], 10, "{text}");
+        let rows = json["workers"].as_array().expect("workers");
+        assert_eq!(rows.len(), workers(ranks), "{text}");
+        let sum = |key: &str| rows.iter().map(|w| w[key].as_u64().unwrap()).sum::<u64>();
+        assert_eq!(sum("tasks"), 2020, "{text}");
+        assert_eq!(sum("failed"), 10, "{text}");
+        assert_eq!(sum("chunks"), json["chunks"].as_u64().unwrap(), "{text}");
+        for (i, w) in rows.iter().enumerate() {
+            let rank = if ranks == 0 { 0 } else { i as u64 + 1 };
+            assert_eq!(w["rank"], rank, "{text}");
+            // Every worker was sent work: the first dispatch fills every worker.
+            assert!(w["chunks"].as_u64().unwrap() > 0, "{text}");
+            assert!(w["input_bytes"].as_u64().unwrap() > 0, "{text}");
+            assert!(w["output_bytes"].as_u64().unwrap() > 0, "{text}");
+            let wall = json["wall_s"].as_f64().unwrap();
+            let busy = w["busy_s"].as_f64().unwrap();
+            let idle = w["idle_s"].as_f64().unwrap();
+            assert!((busy + idle - wall).abs() < 1e-6, "{text}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_file_that_cannot_be_written_is_reported() {
+    let r = observe(0, &[], &[("POOL_STATS", "/nonexistent-dir/stats.json")]);
+    assert!(
+        r.stderr.contains(
+            "pool: cannot write the statistics to /nonexistent-dir/stats.json (POOL_STATS): "
+        ),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn options_stats_prints_one_call() {
+    let r = observe(3, &["call-stats"], &[]);
+    let table = r
+        .stderr
+        .split_once("pool: statistics of this call of `tests::square`\n")
+        .unwrap_or_else(|| panic!("no table: {}", r.describe()))
+        .1;
+    assert_eq!(row(table, "total")[..2], ["2000", "0"], "{table}");
+}
+
+#[test]
+fn forced_progress_without_a_terminal_prints_lines() {
+    for ranks in [0, 3] {
+        let r = observe(ranks, &[], &[("POOL_PROGRESS", "1")]);
+        for done in [
+            "pool: tests::even_only: 20/20 done, 10 failed, in ",
+            "pool: tests::square: 2000/2000 done, 0 failed, in ",
+        ] {
+            assert!(r.stderr.contains(done), "{}", r.describe());
+        }
+        // Nothing else: no bar drawn to a file, no escape sequences.
+        assert_eq!(r.stderr.lines().count(), 2, "{}", r.describe());
+        assert!(!r.stderr.contains('\x1b'), "{}", r.describe());
+        let r = observe(ranks, &[], &[("POOL_PROGRESS", "0")]);
+        assert!(!r.stderr.contains("pool"), "{}", r.describe());
+    }
+}
+
+#[test]
+fn tracing_subscribers_see_the_pool() {
+    let r = observe(3, &["trace"], &[]);
+    for event in [
+        "pool: MPI started",
+        "pool: hello",
+        "pool: every worker said hello",
+        "pool: job opened",
+        "pool: task failed",
+        "pool: job closed",
+        "pool: stopping the workers",
+        "pool: worker stopped",
+        "pool: worker ready",
+        "pool: worker stopping",
+    ] {
+        assert!(r.stderr.contains(event), "{event}: {}", r.describe());
+    }
+    assert_eq!(
+        r.stderr.matches("pool: hello").count(),
+        2,
+        "{}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("error=9 is odd") && r.stderr.contains("kind=Failed"),
+        "{}",
+        r.describe()
+    );
+}
