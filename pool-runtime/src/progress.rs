@@ -1,18 +1,23 @@
 //! Progress of `map` and `map_unordered` on the master's stderr.
 //!
-//! On a terminal: an `indicatif` bar with done/total, rate, ETA and failures so far. When stderr
-//! is not a terminal (a batch job's log, a pipe), nothing, unless asked for with
-//! `POOL_PROGRESS=1` or [`Options::progress`](crate::Options::progress): then one plain line
-//! every few seconds and a last one at the end, which read well in a Slurm output file.
+//! On a terminal: an `indicatif` bar with done/total, rate, ETA and failures so far. Under
+//! `mpirun` or `srun`, the master's stderr is a pipe to the launcher even when the launcher runs
+//! in a terminal; the bar is then drawn on the job's controlling terminal (`/dev/tty`) if it
+//! has one, the way `ssh` asks for a password. When there is no terminal at all (a batch job, a
+//! pipe), nothing, unless asked for with `POOL_PROGRESS=1` or
+//! [`Options::progress`](crate::Options::progress): then one plain line every few seconds and a
+//! last one at the end, which read well in a Slurm output file.
 //!
 //! The hot path only counts: the bar or line is updated at most every
 //! [`UPDATE_EVERY`], and the clock is read only when the master looks for new results (at most
 //! once per 64 results handed out), never per item.
 
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// The bar is updated at most this often.
 const UPDATE_EVERY: Duration = Duration::from_millis(100);
@@ -29,8 +34,6 @@ struct Shown {
     total: Option<u64>,
     done: u64,
     failed: u64,
-    /// Failures last shown, so the bar's message changes only when they do.
-    failed_shown: u64,
     started: Instant,
     updated: Instant,
     out: Out,
@@ -38,12 +41,15 @@ struct Shown {
 
 #[derive(Debug)]
 enum Out {
-    Bar(ProgressBar),
-    Lines { printed: Instant },
+    /// A bar, on stderr or (`Some`) on the controlling terminal.
+    Bar(ProgressBar, Option<File>),
+    Lines {
+        printed: Instant,
+    },
 }
 
 /// Whether to show progress: as the call's option says; else as `POOL_PROGRESS` says (`1`,
-/// `on`, `true`, `yes` / `0`, `off`, `false`, `no`); else when stderr is a terminal.
+/// `on`, `true`, `yes` / `0`, `off`, `false`, `no`); else when there is a terminal to show it.
 pub(crate) fn wanted(option: Option<bool>, env: Option<&str>, terminal: bool) -> bool {
     if let Some(on) = option {
         return on;
@@ -55,26 +61,143 @@ pub(crate) fn wanted(option: Option<bool>, env: Option<&str>, terminal: bool) ->
     }
 }
 
+/// Where a bar can be drawn: stderr if it is a terminal; else, when an MPI launcher started
+/// this process (its stderr is then a pipe to the launcher), the controlling terminal.
+fn terminal() -> Option<(ProgressDrawTarget, Option<File>)> {
+    if std::io::stderr().is_terminal() {
+        return Some((ProgressDrawTarget::stderr(), None));
+    }
+    let launched = [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_RANK",
+        "SLURM_STEP_ID",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some());
+    if !launched {
+        return None;
+    }
+    let tty = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    if !tty.is_terminal() {
+        return None;
+    }
+    let end = tty.try_clone().ok()?;
+    let target = ProgressDrawTarget::term_like_with_hz(Box::new(Tty(Mutex::new(tty))), 20);
+    Some((target, Some(end)))
+}
+
+/// The controlling terminal, written with ANSI escapes.
+#[derive(Debug)]
+struct Tty(Mutex<File>);
+
+impl Tty {
+    fn put(&self, s: &str) -> std::io::Result<()> {
+        let mut file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.write_all(s.as_bytes())
+    }
+}
+
+impl TermLike for Tty {
+    fn width(&self) -> u16 {
+        let file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut size = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes a `winsize` into `size`, a valid one we own.
+        let ok = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&*file),
+                libc::TIOCGWINSZ,
+                &mut size,
+            )
+        } == 0;
+        if ok && size.ws_col > 0 {
+            size.ws_col
+        } else {
+            80
+        }
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}A"))
+        }
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}B"))
+        }
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}C"))
+        }
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}D"))
+        }
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.put(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        let mut file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.flush()
+    }
+}
+
 impl Progress {
     /// Starts the display of a call running `task` on `total` inputs (when known), if wanted.
     pub(crate) fn start(task: &'static str, total: Option<u64>, option: Option<bool>) -> Progress {
         let env = std::env::var("POOL_PROGRESS").ok();
-        let terminal = std::io::stderr().is_terminal();
-        if !wanted(option, env.as_deref(), terminal) {
+        // Said no: don't even look for a terminal.
+        if option == Some(false) || !wanted(option, env.as_deref(), true) {
+            return Progress(None);
+        }
+        let target = terminal();
+        if !wanted(option, env.as_deref(), target.is_some()) {
             return Progress(None);
         }
         let now = Instant::now();
-        let out = if terminal {
-            Out::Bar(bar(task, total))
-        } else {
-            Out::Lines { printed: now }
+        let out = match target {
+            Some((target, tty)) => Out::Bar(bar(task, total, target), tty),
+            None => Out::Lines { printed: now },
         };
         Progress(Some(Box::new(Shown {
             task,
             total,
             done: 0,
             failed: 0,
-            failed_shown: 0,
             started: now,
             updated: now,
             out,
@@ -114,26 +237,35 @@ impl Drop for Progress {
     }
 }
 
-fn bar(task: &'static str, total: Option<u64>) -> ProgressBar {
-    let (bar, template) = match total {
-        Some(n) => (
-            ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-            "{prefix} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} {per_sec} ETA {eta} {msg}",
-        ),
-        None => (
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-            "{prefix} {elapsed_precise} {spinner} {human_pos} done {per_sec} {msg}",
-        ),
+fn bar(task: &'static str, total: Option<u64>, target: ProgressDrawTarget) -> ProgressBar {
+    let template = match total {
+        Some(_) => {
+            "{prefix} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} ETA {eta} {msg}"
+        }
+        None => "{prefix} {elapsed_precise} {spinner} {human_pos} done {msg}",
     };
     let style = ProgressStyle::with_template(template)
         .expect("pool: the progress template is valid")
         .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(format!("pool: {task}"));
-    bar.set_message("0 failed");
+    // Set up hidden, so the first frame drawn is complete.
+    let bar = ProgressBar::hidden()
+        .with_style(style)
+        .with_prefix(format!("pool: {task}"))
+        .with_message(message(0, Duration::ZERO, 0));
+    if let Some(total) = total {
+        bar.set_length(total);
+    }
+    bar.set_draw_target(target);
     // Redraws elapsed time and ETA while tasks take long to come back.
     bar.enable_steady_tick(Duration::from_millis(250));
     bar
+}
+
+/// The bar's message: `1.2 k tasks/s, 3 failed`.
+fn message(done: u64, elapsed: Duration, failed: u64) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    format!("{} tasks/s, {failed} failed", crate::stats::si(rate))
 }
 
 impl Shown {
@@ -141,12 +273,9 @@ impl Shown {
         let now = Instant::now();
         self.updated = now;
         match &mut self.out {
-            Out::Bar(bar) => {
+            Out::Bar(bar, _) => {
                 bar.set_position(self.done);
-                if self.failed != self.failed_shown {
-                    self.failed_shown = self.failed;
-                    bar.set_message(format!("{} failed", self.failed));
-                }
+                bar.set_message(message(self.done, self.started.elapsed(), self.failed));
             }
             Out::Lines { printed } => {
                 if now.duration_since(*printed) >= LINE_EVERY {
@@ -159,10 +288,17 @@ impl Shown {
 
     fn finish(&mut self) {
         match &self.out {
-            Out::Bar(bar) => {
+            Out::Bar(bar, tty) => {
                 bar.set_position(self.done);
-                bar.set_message(format!("{} failed", self.failed));
+                bar.set_message(message(self.done, self.started.elapsed(), self.failed));
                 bar.finish();
+                // indicatif leaves the cursor after the bar: end its line.
+                match tty {
+                    Some(tty) => {
+                        let _ = (&*tty).write_all(b"\n");
+                    }
+                    None => eprintln!(),
+                }
             }
             Out::Lines { .. } => eprintln!("{}", self.line(true)),
         }

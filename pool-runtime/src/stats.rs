@@ -263,7 +263,7 @@ fn bytes(n: u64) -> String {
 }
 
 /// `950`, `1.2 k`, `3.4 M`, `5.6 G`, `7.8 T`.
-fn si(x: f64) -> String {
+pub(crate) fn si(x: f64) -> String {
     const UNITS: [&str; 4] = ["k", "M", "G", "T"];
     if x < 999.5 {
         return format!("{x:.0}");

@@ -12,6 +12,15 @@ const OBSERVE: &str = env!("CARGO_BIN_EXE_observe");
 /// Runs `observe` with `args` under `mpirun -n ranks` (0: as a single process with 2 threads)
 /// and the environment `env`.
 fn observe(ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    observe_with(ranks, args, env, |_| {})
+}
+
+fn observe_with(
+    ranks: usize,
+    args: &[&str],
+    env: &[(&str, &str)],
+    more: impl FnOnce(&mut Command),
+) -> Run {
     let mut cmd = if ranks == 0 {
         let mut cmd = Command::new(OBSERVE);
         cmd.env("POOL_THREADS", "2");
@@ -25,6 +34,7 @@ fn observe(ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (key, value) in env {
         cmd.env(key, value);
     }
+    more(&mut cmd);
     let r = run(cmd);
     r.assert_success();
     assert!(r.stdout.contains("observe passed"), "{}", r.describe());
@@ -47,7 +57,10 @@ fn row<'a>(table: &'a str, first: &str) -> Vec<&'a str> {
 #[test]
 fn nothing_is_printed_by_default() {
     for ranks in [0, 3] {
-        let r = observe(ranks, &[], &[]);
+        // No POOL_PROGRESS: as a user runs it (in CI, without a terminal).
+        let r = observe_with(ranks, &[], &[], |cmd| {
+            cmd.env_remove("POOL_PROGRESS");
+        });
         assert!(!r.stderr.contains("pool"), "{}", r.describe());
     }
 }
