@@ -59,6 +59,29 @@ impl fmt::Debug for Pool {
 }
 
 /// Per-call settings for [`Pool::map_with`] and [`Pool::map_unordered_with`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_runtime::prelude::*;
+///
+/// #[pool_task]
+/// fn simulate(seed: u64) -> f64 {
+///     seed as f64 / 7.0
+/// }
+///
+/// #[pool_main]
+/// fn main(pool: &mut Pool) -> Result<(), Error> {
+///     let options = Options::new()
+///         .chunksize(16) // 16 inputs per message instead of adaptive chunks
+///         .prefetch(4) // 4 messages in flight per worker
+///         .progress(true) // progress even in a batch job's log
+///         .stats(true); // this call's statistics on stderr when it ends
+///     let results = pool.map_with(simulate, 0..100_000, options)?;
+///     assert_eq!(results.len(), 100_000);
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     chunksize: Option<usize>,
@@ -235,6 +258,29 @@ impl Pool {
     /// If a task fails (returns `Err`, panics, or its data cannot cross), no further inputs are
     /// sent, the tasks already running finish, and the failure with the lowest index is
     /// returned as [`Error::Task`]. Use [`Pool::map_unordered`] to get every outcome.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn parse(line: String) -> Result<u64, std::num::ParseIntError> {
+    ///     line.trim().parse()
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let lines = ["1", "22", "x"].map(String::from);
+    ///     match pool.map(parse, lines) {
+    ///         Ok(values) => println!("{values:?}"),
+    ///         // `task tests::parse failed on item 2 (rank 1 on node7): invalid digit ...`
+    ///         Err(Error::Task(e)) => eprintln!("{e}"),
+    ///         Err(e) => return Err(e),
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn map<T, I>(&self, task: T, inputs: I) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
@@ -321,6 +367,30 @@ impl Pool {
     ///
     /// Dropping the iterator early sends no further inputs; results of tasks still running
     /// are discarded when they arrive.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn simulate(seed: u64) -> Result<f64, String> {
+    ///     if seed % 100 == 99 { Err(format!("seed {seed} diverged")) } else { Ok(seed as f64) }
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let mut best = f64::MIN;
+    ///     for (index, outcome) in pool.map_unordered(simulate, 0..1000) {
+    ///         match outcome {
+    ///             Ok(value) => best = best.max(value),
+    ///             Err(e) => eprintln!("input {index}: {}", e.message),
+    ///         }
+    ///     }
+    ///     println!("best {best}");
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn map_unordered<T, I>(&self, task: T, inputs: I) -> MapUnordered<'_, T, I::IntoIter>
     where
         T: Task,
@@ -385,6 +455,25 @@ impl Pool {
     }
 
     /// Sends one task to the next free worker and returns a handle to wait for its result.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn add(a: u64, b: u64) -> u64 {
+    ///     a + b
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let first = pool.submit(add, (1, 2)); // both run at once
+    ///     let second = pool.submit(add, (3, 4));
+    ///     assert_eq!(first.wait()? + second.wait()?, 10);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn submit<T: Task>(&self, task: T, args: T::Args) -> Handle<'_, T> {
         let _ = task;
         let mut engine = self.engine();
@@ -607,7 +696,7 @@ fn decode_outcome<O: serde::de::DeserializeOwned>(
 }
 
 /// The iterator returned by [`Pool::map_unordered`]: `(index, Ok(value) or Err(TaskError))`
-/// pairs as tasks finish.
+/// pairs as tasks finish (see there for an example).
 pub struct MapUnordered<'p, T: Task, I> {
     pool: &'p Pool,
     job: u32,
@@ -704,7 +793,8 @@ impl<T: Task, I> Drop for MapUnordered<'_, T, I> {
     }
 }
 
-/// A task sent with [`Pool::submit`]; [`Handle::wait`] returns its result.
+/// A task sent with [`Pool::submit`] (see there for an example); [`Handle::wait`] returns its
+/// result.
 ///
 /// Dropping a handle without waiting discards the result.
 #[must_use = "a task's result is lost unless you wait for it"]
