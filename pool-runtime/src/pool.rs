@@ -170,6 +170,10 @@ impl Options {
     /// pool: app::simulate: 5120/10000 done (51.2%), 0 failed, 1024 tasks/s, 5.0 s, ETA 4.8 s
     /// pool: app::simulate: 10000/10000 done, 0 failed, in 9.8 s (1020 tasks/s)
     /// ```
+    ///
+    /// Under `mpirun` or `srun`, whose pipes hide the terminal from the ranks, the bar is drawn
+    /// on the job's controlling terminal when it has one. Lines your own code prints on stderr
+    /// while a bar is shown land in the middle of it: hide the bar of a call whose loop prints.
     #[must_use]
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = Some(show);

@@ -78,6 +78,9 @@ pub struct Stats {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct WorkerStats {
+    /// The worker's number, 0-based: MPI rank − 1 under `mpirun`, the thread's number in a
+    /// single process.
+    pub worker: usize,
     /// The worker's MPI rank (1..N under `mpirun`; 0 for the worker threads of a single
     /// process).
     pub rank: usize,
@@ -117,6 +120,7 @@ impl Stats {
                     return now.clone();
                 };
                 WorkerStats {
+                    worker: now.worker,
                     rank: now.rank,
                     host: now.host.clone(),
                     tasks: now.tasks.saturating_sub(then.tasks),
@@ -183,10 +187,12 @@ impl fmt::Display for Stats {
             .max()
             .unwrap_or(0)
             .max(4);
+        // Worker threads of a single process have no rank of their own: number them.
+        let threads = self.workers.iter().all(|w| w.rank == 0);
         writeln!(
             f,
             "{:>6}  {:<host_width$}  {:>10}  {:>7}  {:>8}  {:>10}  {:>10}  {:>6}  {:>9}  {:>9}",
-            "rank",
+            if threads { "thread" } else { "rank" },
             "host",
             "tasks",
             "failed",
@@ -212,9 +218,11 @@ impl fmt::Display for Stats {
             )
         };
         for w in &self.workers {
-            line(f, &w.rank.to_string(), &w.host, w)?;
+            let id = if threads { w.worker } else { w.rank };
+            line(f, &id.to_string(), &w.host, w)?;
         }
         let total = WorkerStats {
+            worker: 0,
             rank: 0,
             host: String::new(),
             tasks: self.tasks,
@@ -354,6 +362,7 @@ impl Meter {
             .map(|(w, row)| {
                 let (rank, host) = who(w);
                 WorkerStats {
+                    worker: w,
                     rank,
                     host: host.to_owned(),
                     tasks: row.tasks,

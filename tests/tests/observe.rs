@@ -74,7 +74,7 @@ fn pool_stats_prints_a_table_at_the_end() {
             .split_once("pool: statistics of the run\n")
             .unwrap_or_else(|| panic!("no table: {}", r.describe()))
             .1;
-        let header = row(table, "rank");
+        let header = row(table, if ranks > 1 { "rank" } else { "thread" });
         assert_eq!(header[..3], ["host", "tasks", "failed"], "{table}");
         let total = row(table, "total");
         assert_eq!(total[..2], ["2020", "10"], "{}", r.describe());
@@ -122,6 +122,7 @@ fn pool_stats_writes_json() {
         for (i, w) in rows.iter().enumerate() {
             let rank = if ranks == 0 { 0 } else { i as u64 + 1 };
             assert_eq!(w["rank"], rank, "{text}");
+            assert_eq!(w["worker"], i as u64, "{text}");
             // Every worker was sent work: the first dispatch fills every worker.
             assert!(w["chunks"].as_u64().unwrap() > 0, "{text}");
             assert!(w["input_bytes"].as_u64().unwrap() > 0, "{text}");
