@@ -845,15 +845,18 @@ impl Engine {
                 // The frame was validated on arrival, so an outcome is always there.
                 let raw = match outcomes.next(frame) {
                     Some((Status::Ok, bytes)) => Raw::Value(bytes),
-                    Some((status, message)) => Raw::Error(
-                        kind_of(status),
-                        std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
-                    ),
-                    None => Raw::Error(TaskErrorKind::BadOutput, "missing outcome"),
+                    Some((status, message)) => {
+                        self.meter.failed(Some(*worker));
+                        Raw::Error(
+                            kind_of(status),
+                            std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
+                        )
+                    }
+                    None => {
+                        self.meter.failed(Some(*worker));
+                        Raw::Error(TaskErrorKind::BadOutput, "missing outcome")
+                    }
                 };
-                if matches!(raw, Raw::Error(..)) {
-                    self.meter.failed(Some(*worker));
-                }
                 (read(origin, raw), outcomes.remaining() == 0)
             }
             Ready::Failed {

@@ -668,13 +668,17 @@ fn decode_outcome<O: serde::de::DeserializeOwned>(
     raw: Raw<'_>,
 ) -> (usize, Result<O, TaskError>) {
     let index = usize::try_from(origin.index).unwrap_or(usize::MAX);
-    let error = |kind, message: String| TaskError {
-        index,
-        task: origin.task,
-        rank: origin.rank,
-        host: origin.host.to_owned(),
-        kind,
-        message,
+    let error = |kind, message: String| {
+        let e = TaskError {
+            index,
+            task: origin.task,
+            rank: origin.rank,
+            host: origin.host.to_owned(),
+            kind,
+            message,
+        };
+        failed(&e);
+        e
     };
     let outcome = match raw {
         Raw::Value(bytes) => codec::decode::<O>(bytes).map_err(|e| {
@@ -685,18 +689,24 @@ fn decode_outcome<O: serde::de::DeserializeOwned>(
         }),
         Raw::Error(kind, message) => Err(error(kind, message.to_owned())),
     };
-    if let Err(e) = &outcome {
-        tracing::warn!(
-            task = e.task,
-            index = e.index,
-            rank = e.rank,
-            host = %e.host,
-            kind = ?e.kind,
-            error = %e.message,
-            "pool: task failed"
-        );
-    }
     (index, outcome)
+}
+
+/// Counts a failed task for the progress display and emits its `tracing` event; out of line,
+/// so that decoding stays small.
+#[cold]
+#[inline(never)]
+fn failed(e: &TaskError) {
+    crate::progress::count_failure();
+    tracing::warn!(
+        task = e.task,
+        index = e.index,
+        rank = e.rank,
+        host = %e.host,
+        kind = ?e.kind,
+        error = %e.message,
+        "pool: task failed"
+    );
 }
 
 /// The iterator returned by [`Pool::map_unordered`]: `(index, Ok(value) or Err(TaskError))`
@@ -754,18 +764,19 @@ where
         // the workers.
         if self.unpolled < POLL_EVERY {
             if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
+                // Counted for the progress display at the next poll.
                 self.unpolled += 1;
-                self.progress.item(item.1.is_err());
                 return Some(item);
             }
         }
+        self.progress.done(self.unpolled);
         self.unpolled = 0;
         self.progress.tick();
         engine.receive_available();
         loop {
             engine.dispatch(Some((self.job, &mut self.source)), self.pace);
             if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
-                self.progress.item(item.1.is_err());
+                self.progress.done(1);
                 return Some(item);
             }
             if engine.outstanding(self.job) == 0 && self.source.exhausted() {
@@ -786,6 +797,7 @@ where
 impl<T: Task, I> Drop for MapUnordered<'_, T, I> {
     fn drop(&mut self) {
         if !self.done {
+            self.progress.done(self.unpolled);
             self.progress.finish();
             if let Ok(mut engine) = self.pool.engine.try_borrow_mut() {
                 engine.close_job(self.job);

@@ -8,10 +8,13 @@
 //! [`Options::progress`](crate::Options::progress): then one plain line every few seconds and a
 //! last one at the end, which read well in a Slurm output file.
 //!
-//! The hot path only counts: the bar or line is updated at most every
-//! [`UPDATE_EVERY`], and the clock is read only when the master looks for new results (at most
-//! once per 64 results handed out), never per item.
+//! The hot path does nothing more: results handed out are counted in batches when the master
+//! looks for new ones (at least once per 64 results), failures where they are decoded (out of
+//! the hot path); the clock is read then too, and the bar or line updated at most every
+//! [`UPDATE_EVERY`]. Failures so far are those of every call of the pool while the display
+//! runs (a `submit` waited in the middle of a `map_unordered` counts in its display).
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -24,6 +27,21 @@ const UPDATE_EVERY: Duration = Duration::from_millis(100);
 /// Without a terminal, a line is printed at most this often.
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
+thread_local! {
+    /// Failed tasks decoded on this thread (the master's), ever: a display shows how many
+    /// more there are than when it started, so the hot path never looks at an outcome.
+    static FAILURES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// One more task failed.
+pub(crate) fn count_failure() {
+    FAILURES.with(|f| f.set(f.get() + 1));
+}
+
+fn failures() -> u64 {
+    FAILURES.with(Cell::get)
+}
+
 /// The progress display of one call; off unless wanted.
 #[derive(Debug)]
 pub(crate) struct Progress(Option<Box<Shown>>);
@@ -34,6 +52,8 @@ struct Shown {
     total: Option<u64>,
     done: u64,
     failed: u64,
+    /// [`failures`] when the display started.
+    failed_before: u64,
     started: Instant,
     updated: Instant,
     out: Out,
@@ -198,18 +218,18 @@ impl Progress {
             total,
             done: 0,
             failed: 0,
+            failed_before: failures(),
             started: now,
             updated: now,
             out,
         })))
     }
 
-    /// One result was handed out.
+    /// `n` more results were handed out.
     #[inline]
-    pub(crate) fn item(&mut self, failed: bool) {
+    pub(crate) fn done(&mut self, n: u32) {
         if let Some(shown) = &mut self.0 {
-            shown.done += 1;
-            shown.failed += u64::from(failed);
+            shown.done += u64::from(n);
         }
     }
 
@@ -270,6 +290,7 @@ fn message(done: u64, elapsed: Duration, failed: u64) -> String {
 
 impl Shown {
     fn update(&mut self) {
+        self.failed = failures() - self.failed_before;
         let now = Instant::now();
         self.updated = now;
         match &mut self.out {
@@ -287,6 +308,7 @@ impl Shown {
     }
 
     fn finish(&mut self) {
+        self.failed = failures() - self.failed_before;
         match &self.out {
             Out::Bar(bar, tty) => {
                 bar.set_position(self.done);
@@ -392,7 +414,8 @@ mod tests {
     #[test]
     fn off_costs_nothing_and_counts_nothing() {
         let mut p = Progress(None);
-        p.item(true);
+        p.done(3);
+        count_failure();
         p.tick();
         p.finish();
         assert!(p.0.is_none());
