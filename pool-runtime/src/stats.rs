@@ -12,14 +12,14 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the workers did, as counted by the master: one row per worker, and totals.
 ///
 /// Times are in seconds. A worker is *busy* while it runs tasks (measured on the worker, per
 /// chunk) and *idle* otherwise: waiting for work, sending results, or while the master runs
 /// your own code between calls. `Display` prints a table; with `serde_json` (or any serde
-/// format) it serializes as a flat record with a `workers` array.
+/// format) it serializes as a flat record with a `workers` array, and reads back from it.
 ///
 /// # Examples
 ///
@@ -42,7 +42,7 @@ use serde::Serialize;
 ///     Ok(())
 /// }
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Stats {
     /// Wall time covered, in seconds: since the pool started (after every worker said hello),
@@ -75,7 +75,7 @@ pub struct Stats {
 }
 
 /// One worker's row of [`Stats`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkerStats {
     /// The worker's number, 0-based: MPI rank − 1 under `mpirun`, the thread's number in a
@@ -520,6 +520,8 @@ mod tests {
 
     #[test]
     fn json() {
+        let back: Stats = serde_json::from_str(&sample().to_json()).expect("reads back");
+        assert_eq!(back, sample());
         let json: serde_json::Value = serde_json::from_str(&sample().to_json()).expect("JSON");
         assert_eq!(json["tasks"], 10);
         assert_eq!(json["workers"][1]["host"], "node7");
