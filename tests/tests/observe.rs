@@ -54,12 +54,25 @@ fn row<'a>(table: &'a str, first: &str) -> Vec<&'a str> {
         .unwrap_or_else(|| panic!("no row `{first}` in\n{table}"))
 }
 
+/// Runs the command in a session of its own, which has no controlling terminal.
+fn without_terminal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `setsid` is async-signal-safe, as code between fork and exec must be.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn nothing_is_printed_by_default() {
     for ranks in [0, 3] {
-        // No POOL_PROGRESS: as a user runs it (in CI, without a terminal).
+        // No POOL_PROGRESS, and no terminal (as in CI, even when the tests run in one).
         let r = observe_with(ranks, &[], &[], |cmd| {
             cmd.env_remove("POOL_PROGRESS");
+            without_terminal(cmd);
         });
         assert!(!r.stderr.contains("pool"), "{}", r.describe());
     }
@@ -205,4 +218,43 @@ fn tracing_subscribers_see_the_pool() {
         "{}",
         r.describe()
     );
+}
+
+#[test]
+fn a_terminal_gets_a_bar() {
+    // `script` (util-linux) runs the program on a pseudo-terminal and copies what it shows.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` command to provide a terminal");
+        return;
+    }
+    // As one process, stderr is the terminal. Under mpirun, stderr is a pipe (here even thrown
+    // away), and the bar goes to the controlling terminal.
+    for inner in [
+        OBSERVE.to_owned(),
+        format!("mpirun -n 3 {OBSERVE} 2>/dev/null"),
+    ] {
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &inner, "/dev/null"])
+            .env_remove("POOL_PROGRESS")
+            .env("POOL_THREADS", "2");
+        let r = run(cmd);
+        r.assert_success();
+        let screen = r.stdout.replace('\r', "\n");
+        for shown in [
+            "pool: tests::even_only",
+            "20/20 ETA 0s",
+            "tasks/s, 10 failed",
+            "pool: tests::square",
+            "2,000/2,000 ETA 0s",
+            "tasks/s, 0 failed",
+        ] {
+            assert!(screen.contains(shown), "{shown}: {}", r.describe());
+        }
+        // Each finished bar ends its line: the next output starts on a line of its own.
+        assert!(
+            screen.contains("0 failed\nobserve passed") || screen.contains("0 failed\n\nobserve"),
+            "{}",
+            r.describe()
+        );
+    }
 }
