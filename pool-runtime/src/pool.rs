@@ -285,6 +285,8 @@ impl Pool {
     ///     Ok(())
     /// }
     /// ```
+    ///
+    /// Run it under `mpirun`; a complete program: `examples/analyze_runs.rs`.
     pub fn map<T, I>(&self, task: T, inputs: I) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
@@ -395,6 +397,8 @@ impl Pool {
     ///     Ok(())
     /// }
     /// ```
+    ///
+    /// Every way to call a task, in one program: `examples/many_tasks.rs`.
     pub fn map_unordered<T, I>(&self, task: T, inputs: I) -> MapUnordered<'_, T, I::IntoIter>
     where
         T: Task,
@@ -478,6 +482,8 @@ impl Pool {
     ///     Ok(())
     /// }
     /// ```
+    ///
+    /// Every way to call a task, in one program: `examples/many_tasks.rs`.
     pub fn submit<T: Task>(&self, task: T, args: T::Args) -> Handle<'_, T> {
         let _ = task;
         let mut engine = self.engine();
