@@ -79,7 +79,7 @@
 //! | variable | effect |
 //! |---|---|
 //! | `POOL_THREADS=k` | worker threads in single-process mode (default: one per core) |
-//! | `POOL_PROGRESS=1` / `0` | show progress even without a terminal (plain lines every 5 s and at the end) / never |
+//! | `POOL_PROGRESS=1` / `0` | show progress even without a terminal (plain lines, every 5 s at first, and at the end) / never |
 //! | `POOL_STATS=1` | print the run's [`Stats`] as a table on stderr at shutdown |
 //! | `POOL_STATS=path.json` | write them as JSON to `path.json` at shutdown |
 //!
@@ -114,7 +114,8 @@
 //!   input's length is known, rate, ETA, failures so far) when it has a terminal: stderr, or
 //!   under `mpirun`/`srun` (whose pipes hide the terminal from the ranks) the job's
 //!   controlling terminal. Without one, nothing unless `POOL_PROGRESS=1` or
-//!   [`Options::progress`]: then a plain line every 5 s and one at the end, for batch logs.
+//!   [`Options::progress`]: then a plain line every 5 s (less often as the run goes on: every
+//!   tenth of the time elapsed, at most every 5 minutes) and one at the end, for batch logs.
 //!   The display costs nothing per task: results are counted, and the display is updated at
 //!   most every 100 ms.
 //! - **Statistics.** [`Pool::stats`] returns what every worker did: tasks, failures,

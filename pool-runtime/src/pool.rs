@@ -160,15 +160,16 @@ impl Options {
     /// Shows (`true`) or hides (`false`) the progress of this call on stderr, whatever
     /// `POOL_PROGRESS` says and whether stderr is a terminal.
     ///
-    /// By default a `map` or `map_unordered` shows a progress bar when stderr is a terminal
+    /// By default a `map` or `map_unordered` shows a progress bar when there is a terminal
     /// (done/total when the input's length is known, rate, ETA, failures so far) and nothing
     /// otherwise; `POOL_PROGRESS=1` shows it anyway and `POOL_PROGRESS=0` never. Without a
-    /// terminal (a batch job's output file, a pipe), progress is one plain line every 5 s and
+    /// terminal (a batch job's output file, a pipe), progress is one plain line every 5 s (less
+    /// often as the run goes on: every tenth of the time elapsed, at most every 5 minutes) and
     /// a last one when the call ends:
     ///
     /// ```text
-    /// pool: app::simulate: 5120/10000 done (51.2%), 0 failed, 1024 tasks/s, 5.0 s, ETA 4.8 s
-    /// pool: app::simulate: 10000/10000 done, 0 failed, in 9.8 s (1020 tasks/s)
+    /// pool: bench::sleep_us: 1001/1500 done (66.7%), 0 failed, 199 tasks/s, 5.0 s, ETA 2.5 s
+    /// pool: bench::sleep_us: 1500/1500 done, 0 failed, in 7.5 s (200 tasks/s)
     /// ```
     ///
     /// Under `mpirun` or `srun`, whose pipes hide the terminal from the ranks, the bar is drawn

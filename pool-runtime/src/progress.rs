@@ -5,8 +5,9 @@
 //! in a terminal; the bar is then drawn on the job's controlling terminal (`/dev/tty`) if it
 //! has one, the way `ssh` asks for a password. When there is no terminal at all (a batch job, a
 //! pipe), nothing, unless asked for with `POOL_PROGRESS=1` or
-//! [`Options::progress`](crate::Options::progress): then one plain line every few seconds and a
-//! last one at the end, which read well in a Slurm output file.
+//! [`Options::progress`](crate::Options::progress): then a plain line every 5 s, less often as
+//! the run goes on (once a minute after 10 minutes, at most every 5 minutes), and a last one at
+//! the end, which read well in a Slurm output file.
 //!
 //! The hot path does nothing more: results handed out are counted in batches when the master
 //! looks for new ones (at least once per 64 results), failures where they are decoded (out of
@@ -24,8 +25,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// The bar is updated at most this often.
 const UPDATE_EVERY: Duration = Duration::from_millis(100);
-/// Without a terminal, a line is printed at most this often.
+/// Without a terminal, lines are printed every [`LINE_EVERY`] at first, then every tenth of the
+/// time elapsed (a line per minute after 10 minutes), at most [`LINE_EVERY_MAX`] apart: a log
+/// of a long run stays short.
 const LINE_EVERY: Duration = Duration::from_secs(5);
+const LINE_EVERY_MAX: Duration = Duration::from_secs(300);
+
+/// The gap between two lines after `elapsed`.
+fn line_every(elapsed: Duration) -> Duration {
+    (elapsed / 10).clamp(LINE_EVERY, LINE_EVERY_MAX)
+}
 
 thread_local! {
     /// Failed tasks decoded on this thread (the master's), ever: a display shows how many
@@ -299,7 +308,7 @@ impl Shown {
                 bar.set_message(message(self.done, self.started.elapsed(), self.failed));
             }
             Out::Lines { printed } => {
-                if now.duration_since(*printed) >= LINE_EVERY {
+                if now.duration_since(*printed) >= line_every(now - self.started) {
                     *printed = now;
                     eprintln!("{}", self.line(false));
                 }
@@ -378,6 +387,15 @@ fn line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_thin_out() {
+        let s = Duration::from_secs;
+        assert_eq!(line_every(s(1)), s(5));
+        assert_eq!(line_every(s(120)), s(12));
+        assert_eq!(line_every(s(600)), s(60));
+        assert_eq!(line_every(s(100_000)), s(300));
+    }
 
     #[test]
     fn when_it_shows() {
