@@ -726,6 +726,9 @@ impl Engine {
                 journal.sync();
             }
         }
+        // What the workers did until now, if POOL_STATS asks: a run stopped by its time limit
+        // is the one whose statistics are wanted.
+        crate::stats::report_at_exit(|| self.stats());
         self.link.abort(code)
     }
 

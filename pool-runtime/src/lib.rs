@@ -80,8 +80,8 @@
 //! |---|---|
 //! | `POOL_THREADS=k` | worker threads in single-process mode (default: one per core) |
 //! | `POOL_PROGRESS=1` / `0` | show progress even without a terminal (plain lines, every 5 s at first, and at the end) / never |
-//! | `POOL_STATS=1` | print the run's [`Stats`] as a table on stderr at shutdown |
-//! | `POOL_STATS=path.json` | write them as JSON to `path.json` at shutdown |
+//! | `POOL_STATS=1` | print the run's [`Stats`] as a table on stderr at shutdown (also when a signal or a dead worker ends the run) |
+//! | `POOL_STATS=path.json` | write them as JSON to `path.json` then |
 //!
 //! # Tasks
 //!

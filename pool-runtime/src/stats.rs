@@ -400,7 +400,8 @@ pub(crate) fn requested(value: Option<&str>) -> Report {
     }
 }
 
-/// At shutdown: prints or writes the run's statistics if `POOL_STATS` asks for them.
+/// At shutdown, or when a signal or a dead worker ends the run: prints or writes the run's
+/// statistics if `POOL_STATS` asks for them.
 pub(crate) fn report_at_exit(stats: impl FnOnce() -> Stats) {
     let var = std::env::var("POOL_STATS").ok();
     match requested(var.as_deref()) {

@@ -5,9 +5,10 @@ mod common;
 
 use std::process::Command;
 
-use common::{Run, run};
+use common::{Run, Running, run};
 
 const OBSERVE: &str = env!("CARGO_BIN_EXE_observe");
+const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
 /// Runs `observe` with `args` under `mpirun -n ranks` (0: as a single process with 2 threads)
 /// and the environment `env`.
@@ -257,4 +258,40 @@ fn a_terminal_gets_a_bar() {
             r.describe()
         );
     }
+}
+
+#[test]
+fn an_interrupted_run_still_writes_its_statistics() {
+    let dir = std::env::temp_dir().join(format!("pool-observe-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (stats, journal) = (dir.join("stats.json"), dir.join("run.journal"));
+    // 100 000 tasks of 2 ms: far longer than the test waits.
+    let mut cmd = Command::new(SCENARIOS);
+    cmd.arg("journal")
+        .arg(&journal)
+        .args(["100000", "2"])
+        .env("POOL_STATS", &stats)
+        .env("POOL_THREADS", "2")
+        .env("POOL_TEST_EXEC_LOG", dir.join("exec.log"));
+    let mut running = Running::start(cmd);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pool_runtime::journal::inspect(&journal).map_or(0, |s| s.done.len()) < 50 {
+        assert!(running.running(), "the run ended before it was interrupted");
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    running.signal("TERM");
+    let r = running.finish();
+    assert_ne!(r.status, Some(0), "{}", r.describe());
+    let text = std::fs::read_to_string(&stats)
+        .unwrap_or_else(|e| panic!("no statistics ({e}): {}", r.describe()));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let tasks = json["tasks"].as_u64().unwrap();
+    assert!((50..100_000).contains(&tasks), "{text}");
+    let rows = json["workers"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{text}");
+    let sum: u64 = rows.iter().map(|w| w["tasks"].as_u64().unwrap()).sum();
+    assert_eq!(sum, tasks, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
