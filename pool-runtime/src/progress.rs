@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
+/// A bar shown without being asked for stays on screen when its call ran this long.
+const KEEP_AFTER: Duration = Duration::from_secs(1);
 /// The bar is updated at most this often.
 const UPDATE_EVERY: Duration = Duration::from_millis(100);
 /// Without a terminal, lines are printed every [`LINE_EVERY`] at first, then every tenth of the
@@ -63,6 +65,10 @@ struct Shown {
     failed: u64,
     /// [`failures`] when the display started.
     failed_before: u64,
+    /// Shown because `POOL_PROGRESS` or the option asked for it; otherwise a bar shown only
+    /// because there is a terminal disappears when its call was short, so that a loop of
+    /// small calls does not fill the screen with finished bars.
+    asked: bool,
     started: Instant,
     updated: Instant,
     out: Out,
@@ -222,9 +228,12 @@ impl Progress {
             Some((target, tty)) => Out::Bar(bar(task, total, target), tty),
             None => Out::Lines { printed: now },
         };
+        // Asked for by name (not only because there is a terminal): every call keeps its line.
+        let asked = option == Some(true) || wanted(None, env.as_deref(), false);
         Progress(Some(Box::new(Shown {
             task,
             total,
+            asked,
             done: 0,
             failed: 0,
             failed_before: failures(),
@@ -319,6 +328,9 @@ impl Shown {
     fn finish(&mut self) {
         self.failed = failures() - self.failed_before;
         match &self.out {
+            Out::Bar(bar, _) if !self.asked && self.started.elapsed() < KEEP_AFTER => {
+                bar.finish_and_clear();
+            }
             Out::Bar(bar, tty) => {
                 bar.set_position(self.done);
                 bar.set_message(message(self.done, self.started.elapsed(), self.failed));

@@ -234,9 +234,10 @@ fn a_terminal_gets_a_bar() {
         OBSERVE.to_owned(),
         format!("mpirun -n 3 {OBSERVE} 2>/dev/null"),
     ] {
+        // Asked for: the bars of these short calls stay on screen (unasked, they vanish).
         let mut cmd = Command::new("script");
         cmd.args(["-qec", &inner, "/dev/null"])
-            .env_remove("POOL_PROGRESS")
+            .env("POOL_PROGRESS", "1")
             .env("POOL_THREADS", "2");
         let r = run(cmd);
         r.assert_success();
@@ -294,4 +295,27 @@ fn an_interrupted_run_still_writes_its_statistics() {
     let sum: u64 = rows.iter().map(|w| w["tasks"].as_u64().unwrap()).sum();
     assert_eq!(sum, tasks, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unasked_bars_of_short_calls_vanish() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` command to provide a terminal");
+        return;
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", OBSERVE, "/dev/null"])
+        .env_remove("POOL_PROGRESS")
+        .env("POOL_THREADS", "2");
+    let r = run(cmd);
+    r.assert_success();
+    // Whatever was drawn was cleared: the program's own line starts a clean screen line.
+    let last = r.stdout.rsplit('\r').find(|l| l.contains("observe passed"));
+    let last = last.unwrap_or_else(|| panic!("{}", r.describe()));
+    assert!(
+        last.starts_with("\x1b[2Kobserve passed") || last.starts_with("observe passed"),
+        "{}",
+        r.describe()
+    );
+    assert!(!r.stdout.contains("0 failed\nobserve"), "{}", r.describe());
 }
