@@ -25,8 +25,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// A bar shown without being asked for stays on screen when its call ran this long.
 const KEEP_AFTER: Duration = Duration::from_secs(1);
+/// The bar is drawn at most this many times a second: drawing costs the terminal (and over
+/// ssh, the network) more than it costs the master.
+const DRAWS_PER_S: u8 = 5;
 /// The bar is updated at most this often.
-const UPDATE_EVERY: Duration = Duration::from_millis(100);
+const UPDATE_EVERY: Duration = Duration::from_millis(200);
 /// Without a terminal, lines are printed every [`LINE_EVERY`] at first, then every tenth of the
 /// time elapsed (a line per minute after 10 minutes), at most [`LINE_EVERY_MAX`] apart: a log
 /// of a long run stays short.
@@ -100,7 +103,7 @@ pub(crate) fn wanted(option: Option<bool>, env: Option<&str>, terminal: bool) ->
 /// this process (its stderr is then a pipe to the launcher), the controlling terminal.
 fn terminal() -> Option<(ProgressDrawTarget, Option<File>)> {
     if std::io::stderr().is_terminal() {
-        return Some((ProgressDrawTarget::stderr(), None));
+        return Some((ProgressDrawTarget::stderr_with_hz(DRAWS_PER_S), None));
     }
     let launched = [
         "OMPI_COMM_WORLD_SIZE",
@@ -121,7 +124,7 @@ fn terminal() -> Option<(ProgressDrawTarget, Option<File>)> {
         return None;
     }
     let end = tty.try_clone().ok()?;
-    let target = ProgressDrawTarget::term_like_with_hz(Box::new(Tty(Mutex::new(tty))), 20);
+    let target = ProgressDrawTarget::term_like_with_hz(Box::new(Tty(Mutex::new(tty))), DRAWS_PER_S);
     Some((target, Some(end)))
 }
 
@@ -295,7 +298,7 @@ fn bar(task: &'static str, total: Option<u64>, target: ProgressDrawTarget) -> Pr
     }
     bar.set_draw_target(target);
     // Redraws elapsed time and ETA while tasks take long to come back.
-    bar.enable_steady_tick(Duration::from_millis(250));
+    bar.enable_steady_tick(Duration::from_secs(1));
     bar
 }
 
