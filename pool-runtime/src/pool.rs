@@ -174,8 +174,9 @@ impl Options {
     ///
     /// Under `mpirun` or `srun`, whose pipes hide the terminal from the ranks, the bar is drawn
     /// on the job's controlling terminal when it has one. Unless asked for (this option or
-    /// `POOL_PROGRESS=1`), the bar of a call shorter than a second is cleared when it ends. Lines your own code prints on stderr
-    /// while a bar is shown land in the middle of it: hide the bar of a call whose loop prints.
+    /// `POOL_PROGRESS=1`), the bar of a call shorter than a second is cleared when it ends.
+    /// Lines your own code prints to the terminal while a bar is shown land in the middle of
+    /// it: hide the bar of a call whose loop prints.
     #[must_use]
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = Some(show);
