@@ -178,7 +178,8 @@ impl Stats {
 }
 
 impl fmt::Display for Stats {
-    /// A table: one row per worker, a total row, then efficiency and load imbalance.
+    /// A table: one row per worker and a total row; then the number of workers, wall time and
+    /// rate on one line, efficiency and load imbalance on the next.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let host_width = self
             .workers
@@ -241,7 +242,7 @@ impl fmt::Display for Stats {
         };
         write!(
             f,
-            "{} worker{}, {:.3} s wall{rate}; efficiency {} (busy / workers × wall); \
+            "{} worker{}, {:.3} s wall{rate}\nefficiency {} (busy / workers × wall), \
              load imbalance {} (busiest / mean busy − 1)",
             self.workers.len(),
             if self.workers.len() == 1 { "" } else { "s" },
@@ -496,7 +497,7 @@ mod tests {
     fn table() {
         let table = sample().to_string();
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 5, "{table}");
+        assert_eq!(lines.len(), 6, "{table}");
         assert!(
             lines[0].contains("rank") && lines[0].contains("received"),
             "{table}"
@@ -511,10 +512,11 @@ mod tests {
             lines[3].contains("250 B") && lines[3].contains("100 B"),
             "{table}"
         );
-        assert!(
-            lines[4].contains("2 workers, 10.000 s wall, 1 tasks/s")
-                && lines[4].contains("efficiency 40.0%")
-                && lines[4].contains("load imbalance 50.0%"),
+        assert_eq!(lines[4], "2 workers, 10.000 s wall, 1 tasks/s", "{table}");
+        assert_eq!(
+            lines[5],
+            "efficiency 40.0% (busy / workers × wall), load imbalance 50.0% (busiest / mean \
+             busy − 1)",
             "{table}"
         );
     }
