@@ -124,8 +124,9 @@
 //!   them from the messages it handles; workers measure their busy time per chunk and send it
 //!   in the reply's header, so statistics cost no message. [`Stats::since`] gives one call's
 //!   or phase's share. `POOL_STATS` prints or writes them at shutdown.
-//! - **Logs.** The runtime emits [`tracing`](https://docs.rs/tracing) events: start-up and
-//!   handshake (`info`; one `debug` per worker's hello), jobs opened and closed (`debug`),
+//! - **Logs.** The runtime emits [`tracing`](https://docs.rs/tracing) events in a `pool` span
+//!   (`pool_worker` on workers): start-up (`debug`), the handshake (`info`; one `debug` per
+//!   worker's hello), jobs opened and closed (`debug`),
 //!   failed tasks (`warn`, with task, index, rank, host and message), shutdown (`info`; each
 //!   worker's stop at `debug`). The library installs no subscriber, so nothing is printed
 //!   unless your program installs one; fatal errors are always printed on stderr. To see the
