@@ -721,6 +721,7 @@ impl Engine {
         }
         // Report first: launchers may send SIGKILL milliseconds after SIGTERM.
         eprintln!("{}", report.trim_start());
+        tracing::error!(code, lost, "pool: ending the job");
         for job in &mut self.jobs {
             if let Some(journal) = job.journal.as_mut() {
                 journal.sync();
