@@ -128,7 +128,7 @@
 //!   (`pool_worker` on workers): start-up (`debug`), the handshake (`info`; one `debug` per
 //!   worker's hello), jobs opened and closed (`debug`),
 //!   failed tasks (`warn`, with task, index, rank, host and message), shutdown (`info`; each
-//!   worker's stop at `debug`). The library installs no subscriber, so nothing is printed
+//!   worker's stop at `debug`), a job ended by a signal or a dead worker (`error`). The library installs no subscriber, so nothing is printed
 //!   unless your program installs one; fatal errors are always printed on stderr. To see the
 //!   start-up events too, install the subscriber before the pool starts, in a plain `main`
 //!   that calls [`run`]:
