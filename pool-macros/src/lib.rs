@@ -6,6 +6,8 @@
 
 mod args;
 mod entry;
+#[cfg(test)]
+mod snapshots;
 mod task;
 
 use proc_macro::TokenStream;

@@ -424,11 +424,15 @@ fn generate(args: &TaskArgs, func: ItemFn) -> TokenStream {
     };
     let name = match &args.name {
         Some(lit) => quote!(#lit),
-        None => quote!(::core::concat!(
-            ::core::module_path!(),
-            "::",
-            ::core::stringify!(#ident)
-        )),
+        None => {
+            let suffix = format!("::{ident}");
+            quote!(::core::concat!(::core::module_path!(), #suffix))
+        }
+    };
+    // `fn(u64) -> u64`, or `fn()` for a function without a return type.
+    let fn_ret = match &sig.output {
+        ReturnType::Default => quote!(),
+        ReturnType::Type(..) => quote!(-> #ret_ty),
     };
     sig.ident = fn_ident.clone();
 
@@ -451,9 +455,9 @@ fn generate(args: &TaskArgs, func: ItemFn) -> TokenStream {
 
             #[automatically_derived]
             impl ::core::ops::Deref for #ident {
-                type Target = fn(#(#types),*) -> #ret_ty;
+                type Target = fn(#(#types),*) #fn_ret;
                 fn deref(&self) -> &Self::Target {
-                    const __POOL_FN: fn(#(#types),*) -> #ret_ty = #fn_ident;
+                    const __POOL_FN: fn(#(#types),*) #fn_ret = #fn_ident;
                     &__POOL_FN
                 }
             }

@@ -16,6 +16,7 @@ use crate::journal::Journal;
 use crate::protocol::{self, Hello, Outcomes, ResultFrame, Status, Tag};
 use crate::registry::Registry;
 use crate::signals;
+use crate::stats::{Meter, Stats};
 use crate::transport::MasterLink;
 use crate::transport::mpi::MAX_FRAME;
 
@@ -211,6 +212,8 @@ pub(crate) struct Engine {
     local_pids: Vec<(usize, u32)>,
     /// When the master last checked that some of them are alive, and which it checked last.
     liveness: (Instant, usize),
+    /// Per-worker counts for [`Engine::stats`].
+    meter: Meter,
 }
 
 impl Engine {
@@ -227,6 +230,7 @@ impl Engine {
                 .to_owned(),
         );
         Engine {
+            meter: Meter::new(link.workers()),
             link,
             workers,
             jobs: Vec::new(),
@@ -244,6 +248,12 @@ impl Engine {
         self.workers.len()
     }
 
+    /// What the workers did since the pool started.
+    pub(crate) fn stats(&self) -> Stats {
+        self.meter
+            .snapshot(|w| (self.workers[w].rank, self.workers[w].host.as_str()))
+    }
+
     fn job(&self, id: u32) -> Option<&Job> {
         self.jobs.iter().find(|j| j.id == id)
     }
@@ -255,6 +265,7 @@ impl Engine {
         if !registry.duplicates().is_empty() {
             first_error = Some(Error::DuplicateTasks(registry.duplicates().to_vec()));
         }
+        let started = Instant::now();
         let mut greeted = vec![false; self.workers.len()];
         let mut left = self.workers.len();
         while left > 0 {
@@ -284,6 +295,13 @@ impl Engine {
                 first_error.get_or_insert(e);
             }
         }
+        self.meter.restart();
+        tracing::info!(
+            workers = self.workers.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            ok = first_error.is_none(),
+            "pool: every worker said hello"
+        );
         first_error.map_or(Ok(()), Err)
     }
 
@@ -297,6 +315,7 @@ impl Engine {
             self.local_pids.push((w, hello.pid));
         }
         slot.host = hello.host;
+        tracing::debug!(rank = slot.rank, host = %slot.host, pid = hello.pid, "pool: hello");
         if hello.fingerprint == registry.fingerprint() {
             return Ok(());
         }
@@ -350,6 +369,7 @@ impl Engine {
             journal: None,
             journal_error: None,
         });
+        tracing::debug!(job = id, task, "pool: job opened");
         id
     }
 
@@ -405,6 +425,7 @@ impl Engine {
         let Some(job) = job_mut(&mut self.jobs, id) else {
             return;
         };
+        tracing::debug!(job = id, task = job.task, "pool: job closed");
         job.ready_items = 0;
         job.ready.clear();
         // Items queued but never sent are simply forgotten; those in flight are dropped
@@ -529,6 +550,7 @@ impl Engine {
     fn send_chunk(&mut self, w: usize, chunk: Chunk, frame: Vec<u8>) {
         self.workers[w].in_flight.push_back(chunk);
         self.in_flight += 1;
+        self.meter.sent(w, frame.len());
         self.link.send(w, Tag::Task, frame);
     }
 
@@ -733,11 +755,15 @@ impl Engine {
         }
         // Report first: launchers may send SIGKILL milliseconds after SIGTERM.
         eprintln!("{}", report.trim_start());
+        tracing::error!(code, lost, "pool: ending the job");
         for job in &mut self.jobs {
             if let Some(journal) = job.journal.as_mut() {
                 journal.sync();
             }
         }
+        // What the workers did until now, if POOL_STATS asks: a run stopped by its time limit
+        // is the one whose statistics are wanted.
+        crate::stats::report_at_exit(|| self.stats());
         self.link.abort(code)
     }
 
@@ -763,12 +789,14 @@ impl Engine {
         if let Some(next) = self.queued.pop_front() {
             self.send_chunk(w, next.chunk, next.frame);
         }
+        self.meter.received(w, bytes.len(), chunk.count);
         let ready = match ResultFrame::decode(&bytes) {
             Ok(f)
                 if f.header.job == chunk.job
                     && f.header.first == chunk.first
                     && f.header.count == chunk.count =>
             {
+                self.meter.busy(w, f.header.busy_ns);
                 if let Some(job) = job_mut(&mut self.jobs, chunk.job) {
                     job.observe(f.header.busy_ns, f.header.count);
                     if let Some(journal) = job.journal.as_mut() {
@@ -859,11 +887,17 @@ impl Engine {
                 // The frame was validated on arrival, so an outcome is always there.
                 let raw = match outcomes.next(frame) {
                     Some((Status::Ok, bytes)) => Raw::Value(bytes),
-                    Some((status, message)) => Raw::Error(
-                        kind_of(status),
-                        std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
-                    ),
-                    None => Raw::Error(TaskErrorKind::BadOutput, "missing outcome"),
+                    Some((status, message)) => {
+                        self.meter.failed(Some(*worker));
+                        Raw::Error(
+                            kind_of(status),
+                            std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
+                        )
+                    }
+                    None => {
+                        self.meter.failed(Some(*worker));
+                        Raw::Error(TaskErrorKind::BadOutput, "missing outcome")
+                    }
                 };
                 (read(origin, raw), outcomes.remaining() == 0)
             }
@@ -886,6 +920,7 @@ impl Engine {
                 };
                 *next_index += 1;
                 *left -= 1;
+                self.meter.failed(*worker);
                 (read(origin, Raw::Error(*kind, message)), *left == 0)
             }
         };
@@ -900,6 +935,7 @@ impl Engine {
     /// Stops every worker with exit status `code` and waits until each has said BYE, dropping
     /// whatever results still arrive.
     pub(crate) fn shutdown(&mut self, code: i32) {
+        tracing::info!(code, "pool: stopping the workers");
         for w in 0..self.workers.len() {
             self.link.send(w, Tag::Stop, protocol::encode_stop(code));
         }
@@ -907,7 +943,11 @@ impl Engine {
         while left > 0 {
             let incoming = self.recv();
             match Tag::from_raw(incoming.tag) {
-                Some(Tag::Bye) => left -= 1,
+                Some(Tag::Bye) => {
+                    left -= 1;
+                    let rank = self.link.rank_of(incoming.worker);
+                    tracing::debug!(rank, "pool: worker stopped");
+                }
                 Some(Tag::Result) => {}
                 _ => eprintln!(
                     "pool: ignoring an unexpected frame from rank {} during shutdown (tag {})",

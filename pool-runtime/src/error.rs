@@ -86,6 +86,30 @@ pub enum TaskErrorKind {
 }
 
 /// One task that produced no value: which item, where it ran, and why.
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_runtime::prelude::*;
+/// use pool_runtime::TaskErrorKind;
+///
+/// #[pool_task]
+/// fn invert(x: f64) -> f64 {
+///     assert!(x != 0.0, "cannot invert 0");
+///     1.0 / x
+/// }
+///
+/// #[pool_main]
+/// fn main(pool: &mut Pool) -> Result<(), Error> {
+///     for (_, outcome) in pool.map_unordered(invert, [1.0, 0.0, 4.0]) {
+///         if let Err(e) = outcome {
+///             assert_eq!((e.index, e.kind), (1, TaskErrorKind::Panicked));
+///             eprintln!("{e}"); // ... panicked on item 1 (rank 2 on node7): cannot invert 0 at src/main.rs:6:5
+///         }
+///     }
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskError {
     /// Position of the item in the input sequence (0 for `submit`).

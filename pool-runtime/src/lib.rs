@@ -32,6 +32,61 @@
 //! per core with the same serialization, so a program behaves the same on a laptop.
 //! `POOL_WORKERS=4 app` starts it as one process that spawns 4 worker processes itself
 //! (`MPI_Comm_spawn`; Open MPI).
+//! The examples (`examples/` in the repository: `hello_pool`, `analyze_runs`, `many_tasks`,
+//! `bench`) run as they are under `mpirun`.
+//!
+//! # Concepts
+//!
+//! - **Ranks.** Every MPI process runs the same binary. Rank 0 is the *master*: it runs your
+//!   `main` with a [`Pool`]. Every other rank is a *worker*: it never runs `main`; it waits for
+//!   tasks, runs them, and sends the results back, until the master stops it.
+//! - **Tasks.** A `#[pool_task]` function is registered under its name on every rank, so the
+//!   master sends its name's id and the encoded arguments, never code. Arguments and results
+//!   cross as bytes (`serde` with `postcard`).
+//! - **Calls and jobs.** [`Pool::map`] (results in input order), [`Pool::map_unordered`]
+//!   (results as they finish) and [`Pool::submit`] (one task, a [`Handle`] to wait on) each
+//!   open a *job*; several may be open at once.
+//! - **Chunks.** The master cuts a job's inputs into *chunks* of consecutive inputs, one
+//!   message each, and keeps `prefetch` chunks in flight per worker so that no worker waits
+//!   for the master. Chunks adapt to the measured task time (about 1 ms of work each) unless
+//!   [`Options::chunksize`] fixes them. Inputs are read lazily: at most about two windows of
+//!   `workers × prefetch × chunk` inputs are held at once.
+//!
+//! # Modes
+//!
+//! | launch | what runs |
+//! |---|---|
+//! | `mpirun -n N app` | rank 0 is the master, ranks 1..N-1 are workers (N-1 workers) |
+//! | `srun -n N app` (Slurm; in a batch script, `srun app`) | the same |
+//! | `app`, `cargo run` | one process: one worker thread per core (`POOL_THREADS=k` to choose), every task through the same serialization round trip |
+//! | `mpirun -n 1 app` | one process, as above, on the cores mpirun gave it |
+//! | `POOL_WORKERS=N app`, or `#[pool_main(workers = N)]` | one process that spawns N worker processes (`MPI_Comm_spawn`, Open MPI), then runs as `mpirun -n N+1` would |
+//!
+//! The master mostly waits (it sleeps while tasks run), so `-n cores+1` keeps every core
+//! busy. [`Pool::workers`] says how many workers there are.
+//!
+//! # Options and environment
+//!
+//! Per call, with [`Pool::map_with`] and [`Pool::map_unordered_with`]:
+//!
+//! | option | effect |
+//! |---|---|
+//! | [`Options::chunksize`]`(n)` | exactly `n` inputs per message instead of adaptive chunks |
+//! | [`Options::prefetch`]`(k)` | `k` chunks in flight per worker (default 2) |
+//! | [`Options::journal`]`(path)` | resume journal: finished results survive a killed run (`map_with` only) |
+//! | [`Options::progress`]`(bool)` | show or hide the progress display, whatever the environment says |
+//! | [`Options::stats`]`(bool)` | print this call's [`Stats`] table on stderr when it ends |
+//!
+//! Environment variables, read on the master:
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `POOL_THREADS=k` | worker threads in single-process mode (default: one per core) |
+//! | `POOL_WORKERS=N` | spawn mode: start N worker processes (wins over `#[pool_main(workers = N)]`; ignored with a warning under `mpirun -n K`, K > 1) |
+//! | `POOL_SPAWN_TIMEOUT=s` | how long spawned workers may take to start and say hello (default 30 s) |
+//! | `POOL_PROGRESS=1` / `0` | show progress even without a terminal (plain lines, every 5 s at first, and at the end) / never |
+//! | `POOL_STATS=1` | print the run's [`Stats`] as a table on stderr at shutdown (also when a signal or a dead worker ends the run) |
+//! | `POOL_STATS=path.json` | write them as JSON to `path.json` then |
 //!
 //! # Tasks
 //!
@@ -45,12 +100,130 @@
 //! A task that returns `Err` or panics becomes a [`TaskError`] with the item's index, the
 //! task's name, the rank and host that ran it, and the message (a panic's includes its
 //! location); the pool goes on. [`Pool::map`] stops sending new inputs at the first failure,
-//! lets running tasks finish and returns the failure with the lowest index;
-//! [`Pool::map_unordered`] yields every outcome. Pool-level problems are [`Error`]s.
+//! lets running tasks finish and returns the failure with the lowest index as
+//! [`Error::Task`]; [`Pool::map_unordered`] yields every outcome, one per input. Arguments or
+//! results that cannot be (de)serialized fail that item only ([`TaskErrorKind`]). Pool-level
+//! problems are [`Error`]s: ranks running different binaries or duplicate task names stop
+//! the run at start-up; a journal that cannot be used or written stops the `map`.
 //!
 //! When `main` returns `Err` or panics, the workers are stopped and every rank exits with
-//! the same non-zero status. A panic inside the runtime on a worker aborts the MPI job with a
-//! message instead of hanging it.
+//! the same non-zero status (1, or 101 for a panic). A panic inside the runtime on a worker
+//! aborts the MPI job with a message instead of hanging it. A worker process that dies (a
+//! segfault in native code, the out-of-memory killer) ends the job within seconds with a
+//! report of what each rank held; SIGINT/SIGTERM (Ctrl-C, `scancel`, a time limit) stop the
+//! master with a report, and a journal keeps what was finished. Error texts are stable.
+//!
+//! # Observing a run
+//!
+//! - **Progress.** A `map` or `map_unordered` shows a progress bar (done/total when the
+//!   input's length is known, rate, ETA, failures so far) when it has a terminal: stderr, or
+//!   under `mpirun`/`srun` (whose pipes hide the terminal from the ranks) the job's
+//!   controlling terminal. Without one, nothing unless `POOL_PROGRESS=1` or
+//!   [`Options::progress`]: then a plain line every 5 s (less often as the run goes on: every
+//!   tenth of the time elapsed, at most every 5 minutes) and one at the end, for batch logs.
+//!   The display costs nothing per task: results are counted, and the display is updated at
+//!   most every 100 ms.
+//! - **Statistics.** [`Pool::stats`] returns what every worker did: tasks, failures,
+//!   chunks, busy and idle seconds, bytes sent and received; totals, efficiency
+//!   (busy / (workers × wall)) and load imbalance (busiest / mean busy − 1). The master counts
+//!   them from the messages it handles; workers measure their busy time per chunk and send it
+//!   in the reply's header, so statistics cost no message. [`Stats::since`] gives one call's
+//!   or phase's share. `POOL_STATS` prints or writes them at shutdown.
+//! - **Logs.** The runtime emits [`tracing`](https://docs.rs/tracing) events in a `pool` span
+//!   (`pool_worker` on workers): start-up (`debug`), the handshake (`info`; one `debug` per
+//!   worker's hello), jobs opened and closed (`debug`),
+//!   failed tasks (`warn`, with task, index, rank, host and message), shutdown (`info`; each
+//!   worker's stop at `debug`), a job ended by a signal or a dead worker (`error`). The library installs no subscriber, so nothing is printed
+//!   unless your program installs one; fatal errors are always printed on stderr. To see the
+//!   start-up events too, install the subscriber before the pool starts, in a plain `main`
+//!   that calls [`run`]:
+//!
+//! ```no_run
+//! use pool_runtime::prelude::*;
+//!
+//! fn main() {
+//!     // For example: tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).init();
+//!     pool_runtime::run(|pool: &mut Pool| -> Result<(), Error> {
+//!         eprintln!("{}", pool.stats());
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! # What the macros generate
+//!
+//! `#[pool_main]` renames your function and calls [`run`] with it; worker ranks never return
+//! from `run`, so they never run your `main`'s body. Equivalent code without the macro:
+//!
+//! ```no_run
+//! use pool_runtime::{Error, Pool};
+//!
+//! fn main() {
+//!     fn body(pool: &mut Pool) -> Result<(), Error> {
+//!         println!("{} workers", pool.workers());
+//!         Ok(())
+//!     }
+//!     pool_runtime::run(body)
+//! }
+//! ```
+//!
+//! `#[pool_task] pub fn square(x: u64) -> u64 { x * x }` becomes a unit struct `square` (so
+//! `pool.map(square, ...)` is typed, and `square(3)` still calls the function through `Deref`)
+//! and one `const _: () = { ... };` block whose helper items are all named `__pool_*`: the
+//! function itself, the [`Task`] impl, a byte-level entry point, and its registration with
+//! `inventory`, all through `::pool_runtime::__private` (hidden, not a public API: write
+//! `#[pool_task]`, not this). This is it, and it compiles (the `allow` is the only addition:
+//! lints do not look at names a macro makes):
+//!
+//! ```no_run
+//! /// Pool task `fn square(x: u64) -> u64`: call it as a function, or run it on a pool with
+//! /// `pool.map(square, inputs)`.
+//! #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug)]
+//! #[allow(non_camel_case_types)]
+//! pub struct square;
+//! const _: () = {
+//!     #[allow(clippy::needless_pass_by_value)]
+//!     fn __pool_task_fn(x: u64) -> u64 {
+//!         x * x
+//!     }
+//!     #[automatically_derived]
+//!     impl ::core::ops::Deref for square {
+//!         type Target = fn(u64) -> u64;
+//!         fn deref(&self) -> &Self::Target {
+//!             const __POOL_FN: fn(u64) -> u64 = __pool_task_fn;
+//!             &__POOL_FN
+//!         }
+//!     }
+//!     #[automatically_derived]
+//!     impl ::pool_runtime::__private::Task for square {
+//!         type Args = u64;
+//!         type Output = u64;
+//!         const NAME: &'static ::core::primitive::str =
+//!             ::core::concat!(::core::module_path!(), "::square");
+//!     }
+//!     fn __pool_invoke(
+//!         input: &[::core::primitive::u8],
+//!         output: &mut ::pool_runtime::__private::Vec<::core::primitive::u8>,
+//!     ) -> ::pool_runtime::__private::Result<(), ::pool_runtime::__private::TaskFailure> {
+//!         ::pool_runtime::__private::invoke_task::<square>(input, output, |__pool_arg0| {
+//!             ::pool_runtime::__private::Result::Ok(__pool_task_fn(__pool_arg0))
+//!         })
+//!     }
+//!     ::pool_runtime::__private::inventory::submit! {
+//!         ::pool_runtime::__private::TaskEntry::new(
+//!             <square as ::pool_runtime::__private::Task>::NAME,
+//!             __pool_invoke,
+//!         )
+//!     }
+//! };
+//! # fn main() { assert_eq!(square(3), 9); }
+//! ```
+//!
+//! A task with several arguments takes them as a tuple (`type Args = (u64, u64)`), and a
+//! fallible one converts its `Result` with `into_task_result`. The exact expansions are kept
+//! as snapshots in the repository (`pool-macros/tests/expand/*.expanded.rs`, checked by
+//! `cargo test -p pool-macros`); `cargo expand` shows the same code with `inventory::submit!`
+//! and the derives expanded further.
 //!
 //! # Panics
 //!
@@ -65,11 +238,13 @@ mod engine;
 mod error;
 pub mod journal;
 mod pool;
+mod progress;
 mod protocol;
 mod registry;
 mod runtime;
 mod signals;
 mod spawn;
+mod stats;
 mod task;
 mod transport;
 mod worker;
@@ -78,13 +253,14 @@ pub use crate::bulk::Bulk;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
 pub use crate::pool::{Handle, MapUnordered, Options, Pool};
 pub use crate::runtime::{MainResult, run, run_spawning};
+pub use crate::stats::{Stats, WorkerStats};
 pub use crate::task::{Task, TaskResult};
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
 
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Bulk, Error, Options, Pool, TaskError, pool_main, pool_task};
+    pub use crate::{Bulk, Error, Options, Pool, Stats, TaskError, pool_main, pool_task};
 }
 
 // Not public API. Used by generated code.

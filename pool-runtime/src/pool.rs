@@ -12,8 +12,10 @@ use crate::codec;
 use crate::engine::{Engine, Fill, Origin, Pace, Raw, Source};
 use crate::error::{Error, TaskError, TaskErrorKind};
 use crate::journal::Journal;
+use crate::progress::Progress;
 use crate::protocol;
 use crate::signals::{self, InPool};
+use crate::stats::Stats;
 use crate::task::Task;
 
 /// A pool of workers, handed to the `#[pool_main]` function on rank 0.
@@ -57,11 +59,36 @@ impl fmt::Debug for Pool {
 }
 
 /// Per-call settings for [`Pool::map_with`] and [`Pool::map_unordered_with`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_runtime::prelude::*;
+///
+/// #[pool_task]
+/// fn simulate(seed: u64) -> f64 {
+///     seed as f64 / 7.0
+/// }
+///
+/// #[pool_main]
+/// fn main(pool: &mut Pool) -> Result<(), Error> {
+///     let options = Options::new()
+///         .chunksize(16) // 16 inputs per message instead of adaptive chunks
+///         .prefetch(4) // 4 messages in flight per worker
+///         .progress(true) // progress even in a batch job's log
+///         .stats(true); // this call's statistics on stderr when it ends
+///     let results = pool.map_with(simulate, 0..100_000, options)?;
+///     assert_eq!(results.len(), 100_000);
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     chunksize: Option<usize>,
     prefetch: Option<usize>,
     journal: Option<PathBuf>,
+    progress: Option<bool>,
+    stats: bool,
 }
 
 impl Options {
@@ -130,6 +157,43 @@ impl Options {
         self
     }
 
+    /// Shows (`true`) or hides (`false`) the progress of this call on stderr, whatever
+    /// `POOL_PROGRESS` says and whether stderr is a terminal.
+    ///
+    /// By default a `map` or `map_unordered` shows a progress bar when there is a terminal
+    /// (done/total when the input's length is known, rate, ETA, failures so far) and nothing
+    /// otherwise; `POOL_PROGRESS=1` shows it anyway and `POOL_PROGRESS=0` never. Without a
+    /// terminal (a batch job's output file, a pipe), progress is one plain line every 5 s (less
+    /// often as the run goes on: every tenth of the time elapsed, at most every 5 minutes) and
+    /// a last one when the call ends:
+    ///
+    /// ```text
+    /// pool: bench::sleep_us: 1001/1500 done (66.7%), 0 failed, 199 tasks/s, 5.0 s, ETA 2.5 s
+    /// pool: bench::sleep_us: 1500/1500 done, 0 failed, in 7.5 s (200 tasks/s)
+    /// ```
+    ///
+    /// Under `mpirun` or `srun`, whose pipes hide the terminal from the ranks, the bar is drawn
+    /// on the job's controlling terminal when it has one. Unless asked for (this option or
+    /// `POOL_PROGRESS=1`), the bar of a call shorter than a second is cleared when it ends.
+    /// Lines your own code prints to the terminal while a bar is shown land in the middle of
+    /// it: hide the bar of a call whose loop prints.
+    #[must_use]
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = Some(show);
+        self
+    }
+
+    /// Prints this call's [`Stats`] as a table on stderr when it ends: per worker the tasks
+    /// it ran, busy and idle time and bytes, then totals, efficiency and load imbalance.
+    ///
+    /// For the whole run, set `POOL_STATS=1` (or `POOL_STATS=path.json`); in code, read
+    /// [`Pool::stats`].
+    #[must_use]
+    pub fn stats(mut self, print: bool) -> Self {
+        self.stats = print;
+        self
+    }
+
     fn pace(&self) -> Pace {
         let default = Pace::default();
         Pace {
@@ -176,6 +240,20 @@ impl Pool {
         self.engine.borrow().workers()
     }
 
+    /// What the workers did since the pool started: per worker the tasks it ran, its busy and
+    /// idle time and the bytes it was sent and sent back; totals, efficiency and load
+    /// imbalance. `Stats::since` gives the difference of two snapshots, for one call or phase.
+    ///
+    /// `POOL_STATS=1` prints this as a table on stderr when the pool shuts down, and
+    /// `POOL_STATS=path.json` writes it as JSON; [`Options::stats`] prints it for one call.
+    ///
+    /// # Panics
+    ///
+    /// When called from inside one of the pool's own calls (an input iterator).
+    pub fn stats(&self) -> Stats {
+        self.engine().stats()
+    }
+
     /// Runs `task` on every input and returns the results in input order.
     ///
     /// Inputs are read lazily: only a bounded window of them is encoded and in flight at once.
@@ -187,6 +265,31 @@ impl Pool {
     /// If a task fails (returns `Err`, panics, or its data cannot cross), no further inputs are
     /// sent, the tasks already running finish, and the failure with the lowest index is
     /// returned as [`Error::Task`]. Use [`Pool::map_unordered`] to get every outcome.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn parse(line: String) -> Result<u64, std::num::ParseIntError> {
+    ///     line.trim().parse()
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let lines = ["1", "22", "x"].map(String::from);
+    ///     match pool.map(parse, lines) {
+    ///         Ok(values) => println!("{values:?}"),
+    ///         // `task tests::parse failed on item 2 (rank 1 on node7): invalid digit ...`
+    ///         Err(Error::Task(e)) => eprintln!("{e}"),
+    ///         Err(e) => return Err(e),
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// Run it under `mpirun`; a complete program: `examples/analyze_runs.rs`.
     pub fn map<T, I>(&self, task: T, inputs: I) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
@@ -273,6 +376,32 @@ impl Pool {
     ///
     /// Dropping the iterator early sends no further inputs; results of tasks still running
     /// are discarded when they arrive.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn simulate(seed: u64) -> Result<f64, String> {
+    ///     if seed % 100 == 99 { Err(format!("seed {seed} diverged")) } else { Ok(seed as f64) }
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let mut best = f64::MIN;
+    ///     for (index, outcome) in pool.map_unordered(simulate, 0..1000) {
+    ///         match outcome {
+    ///             Ok(value) => best = best.max(value),
+    ///             Err(e) => eprintln!("input {index}: {}", e.message),
+    ///         }
+    ///     }
+    ///     println!("best {best}");
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// Every way to call a task, in one program: `examples/many_tasks.rs`.
     pub fn map_unordered<T, I>(&self, task: T, inputs: I) -> MapUnordered<'_, T, I::IntoIter>
     where
         T: Task,
@@ -310,7 +439,16 @@ impl Pool {
         T: Task,
         I: Iterator<Item = T::Args>,
     {
-        let job = self.engine().open_job(T::NAME, T::ID);
+        let total = match inputs.size_hint() {
+            (low, Some(high)) if low == high => {
+                Some((low as u64).saturating_sub(skip.as_ref().map_or(0, |s| s.ahead)))
+            }
+            _ => None,
+        };
+        let mut engine = self.engine();
+        let job = engine.open_job(T::NAME, T::ID);
+        let report = options.stats.then(|| engine.stats());
+        drop(engine);
         let mut source = Inputs::new(inputs);
         source.skip = skip;
         MapUnordered {
@@ -321,11 +459,34 @@ impl Pool {
             done: false,
             unpolled: 0,
             journal_error: None,
+            progress: Progress::start(T::NAME, total, options.progress),
+            report,
             task: PhantomData,
         }
     }
 
     /// Sends one task to the next free worker and returns a handle to wait for its result.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn add(a: u64, b: u64) -> u64 {
+    ///     a + b
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let first = pool.submit(add, (1, 2)); // both run at once
+    ///     let second = pool.submit(add, (3, 4));
+    ///     assert_eq!(first.wait()? + second.wait()?, 10);
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// Every way to call a task, in one program: `examples/many_tasks.rs`.
     pub fn submit<T: Task>(&self, task: T, args: T::Args) -> Handle<'_, T> {
         let _ = task;
         let mut engine = self.engine();
@@ -516,13 +677,17 @@ fn decode_outcome<O: serde::de::DeserializeOwned>(
     raw: Raw<'_>,
 ) -> (usize, Result<O, TaskError>) {
     let index = usize::try_from(origin.index).unwrap_or(usize::MAX);
-    let error = |kind, message: String| TaskError {
-        index,
-        task: origin.task,
-        rank: origin.rank,
-        host: origin.host.to_owned(),
-        kind,
-        message,
+    let error = |kind, message: String| {
+        let e = TaskError {
+            index,
+            task: origin.task,
+            rank: origin.rank,
+            host: origin.host.to_owned(),
+            kind,
+            message,
+        };
+        failed(&e);
+        e
     };
     let outcome = match raw {
         Raw::Value(bytes) => codec::decode::<O>(bytes).map_err(|e| {
@@ -536,8 +701,25 @@ fn decode_outcome<O: serde::de::DeserializeOwned>(
     (index, outcome)
 }
 
+/// Counts a failed task for the progress display and emits its `tracing` event; out of line,
+/// so that decoding stays small.
+#[cold]
+#[inline(never)]
+fn failed(e: &TaskError) {
+    crate::progress::count_failure();
+    tracing::warn!(
+        task = e.task,
+        index = e.index,
+        rank = e.rank,
+        host = %e.host,
+        kind = ?e.kind,
+        error = %e.message,
+        "pool: task failed"
+    );
+}
+
 /// The iterator returned by [`Pool::map_unordered`]: `(index, Ok(value) or Err(TaskError))`
-/// pairs as tasks finish.
+/// pairs as tasks finish (see there for an example).
 pub struct MapUnordered<'p, T: Task, I> {
     pool: &'p Pool,
     job: u32,
@@ -548,7 +730,18 @@ pub struct MapUnordered<'p, T: Task, I> {
     unpolled: u32,
     /// Why the job's journal failed, once the job is over.
     journal_error: Option<Error>,
+    progress: Progress,
+    /// With [`Options::stats`]: the pool's statistics when the call began.
+    report: Option<Stats>,
     task: PhantomData<T>,
+}
+
+/// Prints the statistics of a call that began at `before`.
+fn report_call(task: &str, before: &Stats, now: &Stats) {
+    eprintln!(
+        "pool: statistics of this call of `{task}`\n{}",
+        now.since(before)
+    );
 }
 
 /// How many arrived results [`MapUnordered`] hands out between two looks at the transport.
@@ -588,21 +781,29 @@ where
         // the workers.
         if self.unpolled < POLL_EVERY {
             if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
+                // Counted for the progress display at the next poll.
                 self.unpolled += 1;
                 return Some(item);
             }
         }
+        self.progress.done(self.unpolled);
         self.unpolled = 0;
+        self.progress.tick();
         engine.receive_available();
         loop {
             engine.dispatch(Some((self.job, &mut self.source)), self.pace);
             if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
+                self.progress.done(1);
                 return Some(item);
             }
             if engine.outstanding(self.job) == 0 && self.source.exhausted() {
                 self.done = true;
                 self.journal_error = engine.finish_journal(self.job).err();
                 engine.close_job(self.job);
+                self.progress.finish();
+                if let Some(before) = self.report.take() {
+                    report_call(T::NAME, &before, &engine.stats());
+                }
                 return None;
             }
             engine.stage(self.job, &mut self.source, self.pace);
@@ -614,14 +815,20 @@ where
 impl<T: Task, I> Drop for MapUnordered<'_, T, I> {
     fn drop(&mut self) {
         if !self.done {
+            self.progress.done(self.unpolled);
+            self.progress.finish();
             if let Ok(mut engine) = self.pool.engine.try_borrow_mut() {
                 engine.close_job(self.job);
+                if let Some(before) = self.report.take() {
+                    report_call(T::NAME, &before, &engine.stats());
+                }
             }
         }
     }
 }
 
-/// A task sent with [`Pool::submit`]; [`Handle::wait`] returns its result.
+/// A task sent with [`Pool::submit`] (see there for an example); [`Handle::wait`] returns its
+/// result.
 ///
 /// Dropping a handle without waiting discards the result.
 #[must_use = "a task's result is lost unless you wait for it"]

@@ -139,6 +139,12 @@ where
     };
     host_name();
     let world = universe.world();
+    tracing::debug!(
+        rank = world.rank(),
+        ranks = world.size(),
+        host = known_host_name().unwrap_or("?"),
+        "pool: MPI started"
+    );
     let code = if let Some((comm, parent)) = spawn::parent_comm(&world) {
         let code = serve(comm);
         drop(parent);
@@ -147,7 +153,9 @@ where
         signals::install_master();
         match request {
             spawn::Request::None => {
-                run_master(Box::new(LocalMaster::start(local_threads())), None, main)
+                let threads = local_threads();
+                let _span = tracing::info_span!("pool", mode = "single process", threads).entered();
+                run_master(Box::new(LocalMaster::start(threads)), None, main)
             }
             spawn::Request::Invalid(message) => {
                 eprintln!("Error: {message}");
@@ -170,6 +178,7 @@ where
             );
         }
         signals::install_master();
+        let _span = tracing::info_span!("pool", mode = "mpi", rank = 0).entered();
         run_master(Box::new(MpiMaster::new(world.duplicate())), None, main)
     } else {
         serve(world.duplicate())
@@ -181,6 +190,7 @@ where
 /// Runs the worker loop on `comm`, where the master is rank 0; returns the exit status.
 fn serve(comm: SimpleCommunicator) -> i32 {
     let rank = comm.rank();
+    let _span = tracing::debug_span!("pool_worker", rank).entered();
     let host: &'static str = host_name().leak();
     signals::install_worker(rank as usize, host);
     let abort_comm = comm.as_raw();
@@ -230,6 +240,7 @@ where
             1
         }
         Ok(spawned) => {
+            let _span = tracing::info_span!("pool", mode = "spawn", workers = n).entered();
             let code = run_master(Box::new(MpiMaster::new(spawned.comm)), Some(watchdog), main);
             // Disconnects from the workers, which do the same before MPI_Finalize.
             drop(spawned.inter);
@@ -252,6 +263,7 @@ where
     drop(watchdog);
     let code = match handshake {
         Err(e) => {
+            tracing::error!(error = %e, "pool: start-up failed");
             eprintln!("Error: {e}");
             1
         }
@@ -259,10 +271,12 @@ where
             let mut pool = Pool::new(engine);
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| main(&mut pool)));
             engine = pool.into_engine();
-            match outcome {
+            let code = match outcome {
                 Ok(result) => result.report(),
                 Err(_) => PANIC_STATUS,
-            }
+            };
+            crate::stats::report_at_exit(|| engine.stats());
+            code
         }
     };
     let _in_pool = signals::enter_pool();

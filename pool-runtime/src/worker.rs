@@ -22,6 +22,7 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
         tasks: registry.names().iter().map(|&n| n.to_owned()).collect(),
     };
     link.send(Tag::Hello, &mut hello.encode());
+    tracing::debug!(rank = link.rank(), host = %hello.host, "pool: worker ready");
 
     let mut out = Vec::new();
     let mut frame = Vec::new();
@@ -37,6 +38,7 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
                     eprintln!("pool: rank {}: {e}; exiting with status 1", link.rank());
                     1
                 });
+                tracing::debug!(rank = link.rank(), code, "pool: worker stopping");
                 link.send(Tag::Bye, &mut Vec::new());
                 return code;
             }

@@ -31,14 +31,25 @@ impl Run {
 }
 
 /// Environment for Open MPI in tests: allowed as root (CI runs as root), more ranks than
-/// cores, and the fast-starting ob1 messaging layer (tests only; never forced on users).
+/// cores, and the fast-starting ob1 messaging layer (tests only; never forced on users); none
+/// of the pool's own variables from the caller's environment, only those the test sets, and no
+/// progress display unless the test asks.
 pub(crate) fn mpi_env(cmd: &mut Command) -> &mut Command {
+    let set = |cmd: &Command, key: &str| cmd.get_envs().any(|(k, _)| k == key);
+    for key in ["POOL_THREADS", "POOL_STATS", "POOL_WORKERS"] {
+        if !set(cmd, key) {
+            cmd.env_remove(key);
+        }
+    }
+    // No progress bar on the terminal of whoever runs the tests (the master draws it on the
+    // controlling terminal when mpirun's pipes hide it).
+    if !set(cmd, "POOL_PROGRESS") {
+        cmd.env("POOL_PROGRESS", "0");
+    }
     cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
         .env("OMPI_MCA_pml", "ob1")
-        .env_remove("POOL_THREADS")
-        .env_remove("POOL_WORKERS")
 }
 
 pub(crate) fn run(cmd: Command) -> Run {

@@ -1,0 +1,456 @@
+//! Progress of `map` and `map_unordered` on the master's stderr.
+//!
+//! On a terminal: an `indicatif` bar with done/total, rate, ETA and failures so far. Under
+//! `mpirun` or `srun`, the master's stderr is a pipe to the launcher even when the launcher runs
+//! in a terminal; the bar is then drawn on the job's controlling terminal (`/dev/tty`) if it
+//! has one, the way `ssh` asks for a password. When there is no terminal at all (a batch job, a
+//! pipe), nothing, unless asked for with `POOL_PROGRESS=1` or
+//! [`Options::progress`](crate::Options::progress): then a plain line every 5 s, less often as
+//! the run goes on (once a minute after 10 minutes, at most every 5 minutes), and a last one at
+//! the end, which read well in a Slurm output file.
+//!
+//! The hot path does nothing more: results handed out are counted in batches when the master
+//! looks for new ones (at least once per 64 results), failures where they are decoded (out of
+//! the hot path); the clock is read then too, and the bar or line updated at most every
+//! [`UPDATE_EVERY`]. Failures so far are those of every call of the pool while the display
+//! runs (a `submit` waited in the middle of a `map_unordered` counts in its display).
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+
+/// A bar shown without being asked for stays on screen when its call ran this long.
+const KEEP_AFTER: Duration = Duration::from_secs(1);
+/// The bar is drawn at most this many times a second: drawing costs the terminal (and over
+/// ssh, the network) more than it costs the master.
+const DRAWS_PER_S: u8 = 5;
+/// The bar is updated at most this often.
+const UPDATE_EVERY: Duration = Duration::from_millis(200);
+/// Without a terminal, lines are printed every [`LINE_EVERY`] at first, then every tenth of the
+/// time elapsed (a line per minute after 10 minutes), at most [`LINE_EVERY_MAX`] apart: a log
+/// of a long run stays short.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+const LINE_EVERY_MAX: Duration = Duration::from_secs(300);
+
+/// The gap between two lines after `elapsed`.
+fn line_every(elapsed: Duration) -> Duration {
+    (elapsed / 10).clamp(LINE_EVERY, LINE_EVERY_MAX)
+}
+
+thread_local! {
+    /// Failed tasks decoded on this thread (the master's), ever: a display shows how many
+    /// more there are than when it started, so the hot path never looks at an outcome.
+    static FAILURES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// One more task failed.
+pub(crate) fn count_failure() {
+    FAILURES.with(|f| f.set(f.get() + 1));
+}
+
+fn failures() -> u64 {
+    FAILURES.with(Cell::get)
+}
+
+/// The progress display of one call; off unless wanted.
+#[derive(Debug)]
+pub(crate) struct Progress(Option<Box<Shown>>);
+
+#[derive(Debug)]
+struct Shown {
+    task: &'static str,
+    total: Option<u64>,
+    done: u64,
+    failed: u64,
+    /// [`failures`] when the display started.
+    failed_before: u64,
+    /// Shown because `POOL_PROGRESS` or the option asked for it; otherwise a bar shown only
+    /// because there is a terminal disappears when its call was short, so that a loop of
+    /// small calls does not fill the screen with finished bars.
+    asked: bool,
+    started: Instant,
+    updated: Instant,
+    out: Out,
+}
+
+#[derive(Debug)]
+enum Out {
+    /// A bar, on stderr or (`Some`) on the controlling terminal.
+    Bar(ProgressBar, Option<File>),
+    Lines {
+        printed: Instant,
+    },
+}
+
+/// Whether to show progress: as the call's option says; else as `POOL_PROGRESS` says (`1`,
+/// `on`, `true`, `yes` / `0`, `off`, `false`, `no`); else when there is a terminal to show it.
+pub(crate) fn wanted(option: Option<bool>, env: Option<&str>, terminal: bool) -> bool {
+    if let Some(on) = option {
+        return on;
+    }
+    match env.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        Some("1" | "on" | "true" | "yes") => true,
+        Some("0" | "off" | "false" | "no") => false,
+        _ => terminal,
+    }
+}
+
+/// Where a bar can be drawn: stderr if it is a terminal; else, when an MPI launcher started
+/// this process (its stderr is then a pipe to the launcher), the controlling terminal.
+fn terminal() -> Option<(ProgressDrawTarget, Option<File>)> {
+    if std::io::stderr().is_terminal() {
+        return Some((ProgressDrawTarget::stderr_with_hz(DRAWS_PER_S), None));
+    }
+    let launched = [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_RANK",
+        "SLURM_STEP_ID",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some());
+    if !launched {
+        return None;
+    }
+    let tty = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    if !tty.is_terminal() {
+        return None;
+    }
+    let end = tty.try_clone().ok()?;
+    let target = ProgressDrawTarget::term_like_with_hz(Box::new(Tty(Mutex::new(tty))), DRAWS_PER_S);
+    Some((target, Some(end)))
+}
+
+/// The controlling terminal, written with ANSI escapes.
+#[derive(Debug)]
+struct Tty(Mutex<File>);
+
+impl Tty {
+    fn put(&self, s: &str) -> std::io::Result<()> {
+        let mut file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.write_all(s.as_bytes())
+    }
+}
+
+impl TermLike for Tty {
+    fn width(&self) -> u16 {
+        let file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut size = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes a `winsize` into `size`, a valid one we own.
+        let ok = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&*file),
+                libc::TIOCGWINSZ,
+                &mut size,
+            )
+        } == 0;
+        if ok && size.ws_col > 0 {
+            size.ws_col
+        } else {
+            80
+        }
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}A"))
+        }
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}B"))
+        }
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}C"))
+        }
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}D"))
+        }
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.put(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        let mut file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.flush()
+    }
+}
+
+impl Progress {
+    /// Starts the display of a call running `task` on `total` inputs (when known), if wanted.
+    pub(crate) fn start(task: &'static str, total: Option<u64>, option: Option<bool>) -> Progress {
+        let env = std::env::var("POOL_PROGRESS").ok();
+        // Said no: don't even look for a terminal.
+        if option == Some(false) || !wanted(option, env.as_deref(), true) {
+            return Progress(None);
+        }
+        let target = terminal();
+        if !wanted(option, env.as_deref(), target.is_some()) {
+            return Progress(None);
+        }
+        let now = Instant::now();
+        let out = match target {
+            Some((target, tty)) => Out::Bar(bar(task, total, target), tty),
+            None => Out::Lines { printed: now },
+        };
+        // Asked for by name (not only because there is a terminal): every call keeps its line.
+        let asked = option == Some(true) || wanted(None, env.as_deref(), false);
+        Progress(Some(Box::new(Shown {
+            task,
+            total,
+            asked,
+            done: 0,
+            failed: 0,
+            failed_before: failures(),
+            started: now,
+            updated: now,
+            out,
+        })))
+    }
+
+    /// `n` more results were handed out.
+    #[inline]
+    pub(crate) fn done(&mut self, n: u32) {
+        if let Some(shown) = &mut self.0 {
+            shown.done += u64::from(n);
+        }
+    }
+
+    /// Updates the display if it is due; called when the master looks for new results.
+    #[inline]
+    pub(crate) fn tick(&mut self) {
+        if let Some(shown) = &mut self.0 {
+            if shown.updated.elapsed() >= UPDATE_EVERY {
+                shown.update();
+            }
+        }
+    }
+
+    /// Shows the final state and ends the display.
+    pub(crate) fn finish(&mut self) {
+        if let Some(mut shown) = self.0.take() {
+            shown.finish();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn bar(task: &'static str, total: Option<u64>, target: ProgressDrawTarget) -> ProgressBar {
+    let template = match total {
+        Some(_) => {
+            "{prefix} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} ETA {eta} {msg}"
+        }
+        None => "{prefix} {elapsed_precise} {spinner} {human_pos} done {msg}",
+    };
+    let style = ProgressStyle::with_template(template)
+        .expect("pool: the progress template is valid")
+        .progress_chars("=> ");
+    // Set up hidden, so the first frame drawn is complete.
+    let bar = ProgressBar::hidden()
+        .with_style(style)
+        .with_prefix(format!("pool: {task}"))
+        .with_message(message(0, Duration::ZERO, 0));
+    if let Some(total) = total {
+        bar.set_length(total);
+    }
+    bar.set_draw_target(target);
+    // Redraws elapsed time and ETA while tasks take long to come back.
+    bar.enable_steady_tick(Duration::from_secs(1));
+    bar
+}
+
+/// The bar's message: `1.2 k tasks/s, 3 failed`.
+fn message(done: u64, elapsed: Duration, failed: u64) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    format!("{} tasks/s, {failed} failed", crate::stats::si(rate))
+}
+
+impl Shown {
+    fn update(&mut self) {
+        self.failed = failures() - self.failed_before;
+        let now = Instant::now();
+        self.updated = now;
+        match &mut self.out {
+            Out::Bar(bar, _) => {
+                bar.set_position(self.done);
+                bar.set_message(message(self.done, self.started.elapsed(), self.failed));
+            }
+            Out::Lines { printed } => {
+                if now.duration_since(*printed) >= line_every(now - self.started) {
+                    *printed = now;
+                    eprintln!("{}", self.line(false));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.failed = failures() - self.failed_before;
+        match &self.out {
+            Out::Bar(bar, _) if !self.asked && self.started.elapsed() < KEEP_AFTER => {
+                bar.finish_and_clear();
+            }
+            Out::Bar(bar, tty) => {
+                bar.set_position(self.done);
+                bar.set_message(message(self.done, self.started.elapsed(), self.failed));
+                bar.finish();
+                // indicatif leaves the cursor after the bar: end its line.
+                match tty {
+                    Some(tty) => {
+                        let _ = (&*tty).write_all(b"\n");
+                    }
+                    None => eprintln!(),
+                }
+            }
+            Out::Lines { .. } => eprintln!("{}", self.line(true)),
+        }
+    }
+
+    /// `pool: app::f: 5000/10000 done (50.0%), 1 failed, 1234 tasks/s, 4.1 s, ETA 4.1 s`, or
+    /// at the end `pool: app::f: 10000/10000 done, 1 failed, in 8.2 s (1220 tasks/s)`.
+    fn line(&self, last: bool) -> String {
+        line(
+            self.task,
+            self.done,
+            self.total,
+            self.failed,
+            self.started.elapsed(),
+            last,
+        )
+    }
+}
+
+fn line(
+    task: &str,
+    done: u64,
+    total: Option<u64>,
+    failed: u64,
+    elapsed: Duration,
+    last: bool,
+) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    let count = match total {
+        Some(total) => format!("{done}/{total} done"),
+        None => format!("{done} done"),
+    };
+    if last {
+        return format!(
+            "pool: {task}: {count}, {failed} failed, in {secs:.1} s ({rate:.0} tasks/s)"
+        );
+    }
+    let mut line = format!("pool: {task}: {count}");
+    if let Some(total) = total.filter(|&t| t > 0) {
+        line.push_str(&format!(" ({:.1}%)", 100.0 * done as f64 / total as f64));
+    }
+    line.push_str(&format!(
+        ", {failed} failed, {rate:.0} tasks/s, {secs:.1} s"
+    ));
+    if let Some(total) = total {
+        if rate > 0.0 {
+            let eta = total.saturating_sub(done) as f64 / rate;
+            line.push_str(&format!(", ETA {eta:.1} s"));
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_thin_out() {
+        let s = Duration::from_secs;
+        assert_eq!(line_every(s(1)), s(5));
+        assert_eq!(line_every(s(120)), s(12));
+        assert_eq!(line_every(s(600)), s(60));
+        assert_eq!(line_every(s(100_000)), s(300));
+    }
+
+    #[test]
+    fn when_it_shows() {
+        // The option wins, then the variable, then the terminal.
+        assert!(wanted(Some(true), Some("0"), false));
+        assert!(!wanted(Some(false), Some("1"), true));
+        assert!(wanted(None, Some("1"), false));
+        assert!(wanted(None, Some(" YES "), false));
+        assert!(!wanted(None, Some("0"), true));
+        assert!(!wanted(None, Some("off"), true));
+        assert!(wanted(None, None, true));
+        assert!(!wanted(None, None, false));
+        assert!(!wanted(None, Some("maybe"), false));
+    }
+
+    #[test]
+    fn lines() {
+        let l = line("app::f", 500, Some(1000), 2, Duration::from_secs(5), false);
+        assert_eq!(
+            l,
+            "pool: app::f: 500/1000 done (50.0%), 2 failed, 100 tasks/s, 5.0 s, ETA 5.0 s"
+        );
+        let l = line("app::f", 500, None, 0, Duration::from_secs(5), false);
+        assert_eq!(l, "pool: app::f: 500 done, 0 failed, 100 tasks/s, 5.0 s");
+        let l = line("app::f", 1000, Some(1000), 0, Duration::from_secs(4), true);
+        assert_eq!(
+            l,
+            "pool: app::f: 1000/1000 done, 0 failed, in 4.0 s (250 tasks/s)"
+        );
+        let l = line("app::f", 0, Some(0), 0, Duration::ZERO, false);
+        assert_eq!(l, "pool: app::f: 0/0 done, 0 failed, 0 tasks/s, 0.0 s");
+    }
+
+    #[test]
+    fn off_costs_nothing_and_counts_nothing() {
+        let mut p = Progress(None);
+        p.done(3);
+        count_failure();
+        p.tick();
+        p.finish();
+        assert!(p.0.is_none());
+    }
+}
