@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs every example as a single process and under mpirun -n 1..4, each with a timeout.
+# POOL_TEST_MPIRUN names another launcher (mpirun.mpich, with the examples built by
+# MPICC=mpicc.mpich into their own CARGO_TARGET_DIR: scripts/test.sh does so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/mpi-env.sh
 cargo build --release --quiet -p examples --examples
+target=${CARGO_TARGET_DIR:-target}
+launcher=${POOL_TEST_MPIRUN:-mpirun}
 
 passed=0 failed=0
 run() {
@@ -15,15 +19,15 @@ run() {
   fi
 }
 for example in hello_pool analyze_runs many_tasks; do
-  bin="target/release/examples/$example"
+  bin="$target/release/examples/$example"
   run "$bin"
   for n in 1 2 3 4; do
-    run mpirun -n "$n" "$bin"
+    run "$launcher" -n "$n" "$bin"
   done
 done
 # The benchmark, tiny sizes: proves it runs and its checks pass (no "error" field), not speed.
 bench_check() {
-  if timeout 120 mpirun -n 2 target/release/examples/bench "$@" >/tmp/pool-bench.out 2>&1 &&
+  if timeout 120 "$launcher" -n 2 "$target/release/examples/bench" "$@" >/tmp/pool-bench.out 2>&1 &&
     grep -q '^{"system"' /tmp/pool-bench.out && ! grep -q '"error"' /tmp/pool-bench.out; then
     passed=$((passed + 1))
   else
