@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs an MPI program on several "hosts" made of Linux network namespaces on this machine,
-# with Open MPI over TCP, as on a cluster: mpirun reads a hostfile and starts its daemons on
-# the other hosts through a launcher agent that enters their namespace instead of ssh.
+# over TCP, as on a cluster: the launcher reads a hostfile and starts its daemons on the
+# other hosts through an agent that enters their namespace instead of ssh. Open MPI's
+# `mpirun` by default; MPICH's with POOL_TEST_MPIRUN=mpirun.mpich (and a program built
+# against MPICH).
 #
 #   scripts/multihost.sh RANKS PROGRAM [ARGS...]
 #
-# POOL_NETNS_HOSTS hosts (default 3), ranks placed round-robin (--map-by node), so rank 0
+# POOL_NETNS_HOSTS hosts (default 3), ranks placed round-robin over them, so rank 0
 # (the master) is on the first host and workers are on every host once RANKS > HOSTS.
 # Every host gets its own network namespace and host name (a UTS namespace per process
 # tree); one more namespace holds the bridge that joins them. The test addresses
@@ -33,9 +35,18 @@ skip() {
   exit 77
 }
 [ "$(id -u)" -eq 0 ] || skip "network namespaces need root (run as root, as CI does)"
-for tool in ip unshare mpirun; do
-  command -v "$tool" >/dev/null || skip "$tool not found (scripts/install-mpi.sh installs it)"
+launcher=${POOL_TEST_MPIRUN:-mpirun}
+for tool in ip unshare "$launcher"; do
+  command -v "$tool" >/dev/null || skip "$tool not found (scripts/install-mpi.sh --tests installs it)"
 done
+case $("$launcher" --version 2>&1) in
+  *"Open MPI"* | *OpenRTE*) mpi=openmpi ;;
+  *HYDRA*) mpi=mpich ;;
+  *)
+    echo "multihost: $launcher is neither Open MPI's nor MPICH's (Hydra) launcher" >&2
+    exit 2
+    ;;
+esac
 
 id=poolnet-$$-$RANDOM
 switch=$id-sw
@@ -93,10 +104,14 @@ done
 
 slots=$(((ranks + hosts - 1) / hosts))
 for ((i = 0; i < hosts; i++)); do
-  echo "${addresses[i]} slots=$slots"
+  if [ "$mpi" = openmpi ]; then
+    echo "${addresses[i]} slots=$slots"
+  else
+    echo "${addresses[i]}:1" # Hydra deals ranks out round-robin past the last line
+  fi
 done >"$tmp/hostfile"
 
-# The agent Open MPI calls instead of ssh: `agent [OPTIONS] HOST COMMAND...` runs COMMAND
+# The agent the launcher calls instead of ssh: `agent [OPTIONS] HOST COMMAND...` runs COMMAND
 # with a shell, as sshd would, in HOST's namespace under HOST's name.
 {
   echo '#!/bin/sh'
@@ -112,17 +127,23 @@ done >"$tmp/hostfile"
 } >"$tmp/agent"
 chmod +x "$tmp/agent"
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# mpirun runs on the first host; its daemons on the others come through the agent. Only
-# TCP between ranks (ob1 with the tcp and self transports: no shared memory, which would
-# work across network namespaces), and only on the test network.
+# The launcher runs on the first host; its daemons on the others come through the agent.
+# Only TCP between ranks (no shared memory, which would work across network namespaces),
+# and only on the test network.
+if [ "$mpi" = openmpi ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  launch=("$launcher" -n "$ranks" --hostfile "$tmp/hostfile" --map-by node
+    --mca plm_rsh_agent "$tmp/agent" --mca plm_rsh_no_tree_spawn 1
+    --mca pml ob1 --mca btl tcp,self
+    --mca btl_tcp_if_include "$net.0/24" --mca oob_tcp_if_include "$net.0/24")
+else
+  # MPICH (ch4:ucx): UCX's TCP transport, and `self` for a rank's messages to itself.
+  export UCX_TLS=tcp,self UCX_NET_DEVICES=eth0
+  launch=("$launcher" -n "$ranks" -f "$tmp/hostfile"
+    -launcher ssh -launcher-exec "$tmp/agent" -iface eth0)
+fi
 timeout -k 5 "$limit" ip netns exec "$id-h0" unshare --uts sh -c 'hostname "$0" && exec "$@"' \
-  "${host_names[0]}" \
-  mpirun -n "$ranks" --hostfile "$tmp/hostfile" --map-by node \
-  --mca plm_rsh_agent "$tmp/agent" --mca plm_rsh_no_tree_spawn 1 \
-  --mca pml ob1 --mca btl tcp,self \
-  --mca btl_tcp_if_include "$net.0/24" --mca oob_tcp_if_include "$net.0/24" \
-  "$@" &
+  "${host_names[0]}" "${launch[@]}" "$@" &
 launched=$!
 status=0
 wait "$launched" || status=$?

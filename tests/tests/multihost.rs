@@ -1,14 +1,15 @@
 //! A pool across three "hosts" made of Linux network namespaces on this machine, Open MPI
 //! over TCP between them, started from a hostfile with a launcher agent that enters a
-//! namespace instead of ssh: `scripts/multihost.sh`. Skipped, with a SKIP line, where
-//! namespaces cannot be made (not root); under CI (`CI=true`, as root) it must run.
+//! namespace instead of ssh: `scripts/multihost.sh`. The same with MPICH (its launcher Hydra
+//! and UCX's TCP transport) when `POOL_TEST_MPIRUN=mpirun.mpich`. Skipped, with a SKIP line,
+//! where namespaces cannot be made (not root); under CI (`CI=true`, as root) it must run.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::{run, skip, skip_unless_open_mpi};
+use common::{Mpi, launcher, mpi, run, skip};
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/multihost.sh");
@@ -23,19 +24,16 @@ fn lines_after<'a>(text: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
 
 #[test]
 fn a_pool_across_three_hosts_over_tcp() {
-    if skip_unless_open_mpi(
-        "a_pool_across_three_hosts_over_tcp",
-        "scripts/multihost.sh starts Open MPI's daemons through its rsh launcher agent \
-         (plm_rsh_agent) and selects Open MPI's TCP transport by its MCA parameters",
-    ) {
-        return;
-    }
     let mut cmd = Command::new(SCRIPT);
     // 4 ranks round-robin over 3 hosts: the master and a worker on the first, a worker on
-    // each other. Open MPI names the transport it picks for each peer.
+    // each other. Each MPI names the transport it picks for its peers.
     cmd.args(["4", SCENARIOS, "hosts"])
         .env("POOL_NETNS_HOSTS", "3")
-        .env("OMPI_MCA_btl_base_verbose", "30");
+        .env("POOL_TEST_MPIRUN", launcher());
+    match mpi() {
+        Mpi::OpenMpi => cmd.env("OMPI_MCA_btl_base_verbose", "30"),
+        Mpi::Mpich => cmd.env("UCX_LOG_LEVEL", "info"),
+    };
     let r = run(cmd);
     if r.status == Some(77) {
         let why = r.stderr.trim().trim_start_matches("SKIP: ");
@@ -71,8 +69,9 @@ fn a_pool_across_three_hosts_over_tcp() {
     );
     let master = lines_after(&r.stdout, "master at ");
     assert_eq!(master.len(), 1, "{}", r.describe());
+    let master_host = master[0][0];
     assert!(
-        hosts.contains(master[0][0]) && master[0][1] != here.1,
+        hosts.contains(master_host) && master[0][1] != here.1,
         "{}",
         r.describe()
     );
@@ -85,13 +84,30 @@ fn a_pool_across_three_hosts_over_tcp() {
         "task errors name {named:?}, tasks ran on {hosts:?}\n{}",
         r.describe()
     );
-    // Every worker on another host than the master's talks to it over TCP.
+    // The ranks talk TCP, over the test network, to the other hosts.
     let output = format!("{}{}", r.stdout, r.stderr);
-    for host in hosts.iter().filter(|&&h| h != master[0][0]) {
+    for host in hosts.iter().filter(|&&h| h != master_host) {
+        let from_host = |l: &&str| l.contains(&format!("[{host}:"));
+        let tcp = match mpi() {
+            // Open MPI's choice of transport per peer, here for a peer on the master's host.
+            Mpi::OpenMpi => output.lines().filter(from_host).any(|l| {
+                l.contains("Using tcp btl for send to")
+                    && l.ends_with(&format!("on node {master_host}"))
+            }),
+            // UCX's transports per endpoint: TCP on the namespace's interface, and no
+            // shared memory (posix, sysv, cma) anywhere.
+            Mpi::Mpich => {
+                output
+                    .lines()
+                    .filter(from_host)
+                    .any(|l| l.contains("tag(tcp/eth0"))
+                    && !["posix/", "sysv/", "cma/"]
+                        .iter()
+                        .any(|shm| output.contains(shm))
+            }
+        };
         assert!(
-            output.lines().any(|l| l.starts_with(&format!("[{host}:"))
-                && l.contains("Using tcp btl for send to")
-                && l.ends_with(&format!("on node {}", master[0][0]))),
+            tcp,
             "no TCP from {host} to the master's host\n{}",
             r.describe()
         );
