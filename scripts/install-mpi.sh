@@ -11,6 +11,8 @@ command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
 if [ "${1:-}" = --tests ]; then
   # Debian ranks MPICH below Open MPI (alternatives priority 40 against 50), so `mpicc` and
   # `mpirun` stay Open MPI's; MPICH is used by its own names. Checked below.
+  command -v mpicc.openmpi >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+  command -v mpirun.openmpi >/dev/null 2>&1 || missing+=(openmpi-bin)
   command -v mpicc.mpich >/dev/null 2>&1 || missing+=(libmpich-dev)
   command -v mpirun.mpich >/dev/null 2>&1 || missing+=(mpich)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
@@ -27,7 +29,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" = --tests ] && ! mpirun --version 2>&1 | grep -q "Open MPI"; then
+if [ "${1:-}" = --tests ] && [[ "$(mpirun --version 2>&1)" != *"Open MPI"* ]]; then
   echo "error: mpirun is not Open MPI's (the tests want Open MPI as the default MPI, and" \
     "MPICH by its own names); see update-alternatives --display mpirun" >&2
   exit 1

@@ -3,7 +3,7 @@
 # over TCP, as on a cluster: the launcher reads a hostfile and starts its daemons on the
 # other hosts through an agent that enters their namespace instead of ssh. Open MPI's
 # `mpirun` by default; MPICH's with POOL_TEST_MPIRUN=mpirun.mpich (and a program built
-# against MPICH).
+# against MPICH; MPICH 4.0.2 with UCX over TCP often hangs in MPI_Finalize, see README.md).
 #
 #   scripts/multihost.sh RANKS PROGRAM [ARGS...]
 #

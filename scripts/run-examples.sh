@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every example as a single process and under mpirun -n 1..4, each with a timeout.
-# POOL_TEST_MPIRUN names another launcher (mpirun.mpich, with the examples built by
-# MPICC=mpicc.mpich into their own CARGO_TARGET_DIR: scripts/test.sh does so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# POOL_TEST_MPIRUN names another launcher (mpirun.mpich, with the examples built by
+# MPICC=mpicc.mpich into their own CARGO_TARGET_DIR: scripts/test.sh does so).
+launcher=${POOL_TEST_MPIRUN:-mpirun}
+target=${CARGO_TARGET_DIR:-target}
+
 source scripts/mpi-env.sh
 cargo build --release --quiet -p examples --examples
-target=${CARGO_TARGET_DIR:-target}
-launcher=${POOL_TEST_MPIRUN:-mpirun}
 
 passed=0 failed=0
 run() {

@@ -13,8 +13,9 @@ cargo test --workspace
 scripts/run-examples.sh
 
 # MPICH: built with its own compiler wrapper into its own target directory (mpi-sys does not
-# rebuild when the MPI changes), run with its own launcher; the tests skip, each with its
-# reason, what only Open MPI does.
+# rebuild when the MPI changes), run with its own launcher (tests/tests/common: launcher());
+# the tests skip, each with its reason, what only Open MPI does. A new file of MPI tests in
+# tests/tests/ joins the list here.
 echo "--- MPICH ($(mpirun.mpich --version | sed -n 's/^ *Version: *//p' | head -1))"
 export MPICC=mpicc.mpich CARGO_TARGET_DIR=target/mpich POOL_TEST_MPIRUN=mpirun.mpich
 cargo test -p tests --test mpi --test reliability --test multihost

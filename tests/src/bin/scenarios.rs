@@ -64,12 +64,9 @@ fn results(pool: &Pool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether this runs under a launcher with more than one rank: Open MPI's `mpirun` sets
-/// `OMPI_COMM_WORLD_SIZE`, MPICH's (Hydra) and Slurm's PMI set `PMI_SIZE`.
 fn pool_is_mpi(_pool: &Pool) -> bool {
-    std::env::var("OMPI_COMM_WORLD_SIZE")
-        .or_else(|_| std::env::var("PMI_SIZE"))
-        .is_ok_and(|n| n != "1")
+    std::env::var("OMPI_COMM_WORLD_SIZE").is_ok_and(|n| n != "1")
+        || std::env::var("PMI_SIZE").is_ok_and(|n| n != "1") // MPICH's launcher (Hydra)
 }
 
 fn errors(pool: &Pool) -> Result<(), Error> {

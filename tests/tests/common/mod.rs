@@ -32,7 +32,6 @@ impl Run {
 
 /// Environment for Open MPI in tests: allowed as root (CI runs as root), more ranks than
 /// cores, and the fast-starting ob1 messaging layer (tests only; never forced on users).
-/// MPICH ignores these.
 pub(crate) fn mpi_env(cmd: &mut Command) -> &mut Command {
     cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
@@ -62,7 +61,7 @@ impl Running {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e} (is MPI installed?)"));
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e} (is Open MPI installed?)"));
         let mut out = child.stdout.take().expect("piped");
         let mut err = child.stderr.take().expect("piped");
         let out = std::thread::spawn(move || {
