@@ -142,6 +142,7 @@ pub(crate) enum Mpi {
     Mpich,
 }
 
+/// The MPI implementation the tests run under (asked once).
 pub(crate) fn mpi() -> Mpi {
     static MPI: std::sync::OnceLock<Mpi> = std::sync::OnceLock::new();
     *MPI.get_or_init(|| {
