@@ -104,3 +104,22 @@ pub fn logged_square(x: u64, ms: u64) -> u64 {
     }
     x * x
 }
+
+/// Where the worker that runs it is: its host name (the kernel's, as `MPI_Get_processor_name`
+/// reports it on Linux) and its network namespace (`net:[inode]`), after sleeping `ms`
+/// milliseconds so that every worker gets some. The test across network namespaces checks
+/// that workers ran on several "hosts".
+#[pool_task]
+pub fn whereami(ms: u64) -> (String, String) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    here()
+}
+
+/// This process's host name and network namespace.
+pub fn here() -> (String, String) {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|e| format!("unknown ({e})"), |h| h.trim().to_owned());
+    let netns = std::fs::read_link("/proc/self/ns/net")
+        .map_or_else(|e| format!("unknown ({e})"), |p| p.display().to_string());
+    (host, netns)
+}

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{mpirun, run, single};
+use common::{mpirun, mpirun_command, run, single};
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
@@ -90,8 +89,8 @@ fn main_panicking_exits_non_zero_without_hanging() {
 
 #[test]
 fn ranks_with_different_tasks_are_refused_at_start_up() {
-    let mut cmd = Command::new("mpirun");
-    cmd.args(["-n", "1", SCENARIOS, "results", ":", "-n", "1"])
+    let mut cmd = mpirun_command(1);
+    cmd.args([SCENARIOS, "results", ":", "-n", "1"])
         .arg(env!("CARGO_BIN_EXE_other_tasks"));
     let r = run(cmd);
     assert_ne!(r.status, Some(0), "{}", r.describe());

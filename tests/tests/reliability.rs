@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, mpirun, run, single};
+use common::{Mpi, Running, launcher, mpi, mpirun, run, single, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
@@ -41,14 +41,32 @@ fn crash(scenario: &str, task: &str, signal: Option<&str>) {
     let took = start.elapsed();
     assert_ne!(r.status, Some(0), "{}", r.describe());
     assert!(took < PROMPT, "took {took:?}\n{}", r.describe());
-    // The master notices the death itself and names the rank and what it held.
-    assert!(
-        r.stderr.contains(&format!(
-            "died while it held task `tests::{task}` item 5: the task crashed its process"
-        )),
-        "{}",
-        r.describe()
-    );
+    match mpi() {
+        // The master notices the death itself and names the rank and what it held.
+        Mpi::OpenMpi => assert!(
+            r.stderr.contains(&format!(
+                "died while it held task `tests::{task}` item 5: the task crashed its process"
+            )),
+            "{}",
+            r.describe()
+        ),
+        // MPICH's launcher (Hydra) kills every other rank the moment one dies, before the
+        // master's next look at its workers (every 20 ms): the launcher's report is what
+        // names the death there.
+        Mpi::Mpich => {
+            assert!(
+                r.stdout
+                    .contains("BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES"),
+                "{}",
+                r.describe()
+            );
+            skip(
+                "the master's own report of a dead worker under MPICH: Hydra kills the \
+                 master at once when a rank dies (checked instead: the job ends promptly, \
+                 non-zero, with Hydra's report)",
+            );
+        }
+    }
     // A worker killed by a catchable signal says so itself.
     if let Some(signal) = signal {
         assert!(
@@ -88,8 +106,14 @@ fn executed(log: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// `launch` is the command in front of the program; `mpirun` there stands for the MPI
+/// launcher under test ([`launcher`]).
 fn journal_run(launch: &[&str], journal: &Path, n: u64, ms: u64, log: &Path) -> Command {
-    let mut cmd = Command::new(launch[0]);
+    let mut cmd = Command::new(if launch[0] == "mpirun" {
+        launcher()
+    } else {
+        launch[0].to_owned()
+    });
     cmd.args(&launch[1..])
         .arg(SCENARIOS)
         .arg("journal")
@@ -129,14 +153,23 @@ fn interrupt_and_resume(name: &str, launch: &[&str], signal: &str) {
     let signalled = Instant::now();
     let r = first.finish();
     assert!(signalled.elapsed() < PROMPT, "{}", r.describe());
-    assert_ne!(r.status, Some(0), "{}", r.describe());
-    assert!(
-        r.stderr.contains("pool: interrupted by SIG")
-            && r.stderr
-                .contains("results received so far are in the journal"),
-        "{}",
-        r.describe()
-    );
+    if launch[0] == "mpirun" && mpi() == Mpi::Mpich {
+        skip(&format!(
+            "{name}: the exit status and the master's message under MPICH: Hydra's mpiexec \
+             passes SIG{signal} to every rank at once, then sometimes exits 0 (1 run in 10 \
+             here) or ends before it forwarded the master's message (1 in 3 for SIGTERM); \
+             the journal checks still run"
+        ));
+    } else {
+        assert_ne!(r.status, Some(0), "{}", r.describe());
+        assert!(
+            r.stderr.contains("pool: interrupted by SIG")
+                && r.stderr
+                    .contains("results received so far are in the journal"),
+            "{}",
+            r.describe()
+        );
+    }
 
     let summary = journal::inspect(&path).expect("the journal is readable");
     assert_eq!(summary.task, "tests::logged_square");
@@ -192,6 +225,12 @@ fn sigterm_to_a_single_process_stops_it_and_the_journal_resumes_it() {
 
 #[test]
 fn ctrl_c_to_a_master_with_spawned_workers_stops_the_job_and_the_journal_resumes_it() {
+    if common::skip_unless_open_mpi(
+        "ctrl_c_to_a_master_with_spawned_workers",
+        "MPICH 4.0's singleton MPI_Comm_spawn does not work here",
+    ) {
+        return;
+    }
     let _serial = serial();
     interrupt_and_resume("int-spawn", &["env", "POOL_WORKERS=2"], "INT");
 }

@@ -3,13 +3,13 @@
 #![deny(warnings)]
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use pool_runtime::TaskErrorKind;
 use pool_runtime::prelude::*;
 use tests::{
-    abort_on_five, add, echo, even_only, logged_square, panic_on_three, segfault_on_five,
-    sigkill_on_five, sleep_ms, square, worker_pid,
+    abort_on_five, add, echo, even_only, here, logged_square, panic_on_three, segfault_on_five,
+    sigkill_on_five, sleep_ms, square, whereami, worker_pid,
 };
 
 /// A task in the binary itself, next to the library's.
@@ -66,6 +66,7 @@ fn results(pool: &Pool) -> Result<(), Error> {
 
 fn pool_is_mpi(_pool: &Pool) -> bool {
     std::env::var("OMPI_COMM_WORLD_SIZE").is_ok_and(|n| n != "1")
+        || std::env::var("PMI_SIZE").is_ok_and(|n| n != "1") // MPICH's launcher (Hydra)
         || std::env::var_os("POOL_WORKERS").is_some()
 }
 
@@ -219,6 +220,31 @@ fn million(pool: &Pool) -> Result<(), Error> {
     Ok(())
 }
 
+/// `hosts`: the `results` and `errors` checks, then where the tasks ran: one line
+/// `worker at HOST NETNS: K tasks` per place a worker ran tasks, the hosts that task errors
+/// name, and the master's place. Run across network namespaces by `tests/multihost.rs`.
+fn hosts(pool: &Pool) -> Result<(), Error> {
+    results(pool)?;
+    errors(pool)?;
+    let mut places = BTreeMap::<(String, String), usize>::new();
+    for place in pool.map_with(whereami, (0..120).map(|_| 5), one_by_one())? {
+        *places.entry(place).or_default() += 1;
+    }
+    for ((host, netns), tasks) in &places {
+        println!("worker at {host} {netns}: {tasks} tasks");
+    }
+    let failed_on: BTreeSet<String> = pool
+        .map_unordered_with(even_only, 0..60, one_by_one())
+        .filter_map(|(_, outcome)| outcome.err())
+        .map(|e| e.host)
+        .collect();
+    let failed_on: Vec<String> = failed_on.into_iter().collect();
+    println!("task errors name hosts: {}", failed_on.join(" "));
+    let (host, netns) = here();
+    println!("master at {host} {netns}");
+    Ok(())
+}
+
 #[pool_main]
 fn main(pool: &mut Pool) -> Result<(), Error> {
     let scenario = std::env::args().nth(1).unwrap_or_default();
@@ -248,6 +274,7 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         }
         "journal" => journal(pool)?,
         "million" => million(pool)?,
+        "hosts" => hosts(pool)?,
         other => panic!("unknown scenario {other:?}"),
     }
     println!("scenario {scenario} passed with {} workers", pool.workers());

@@ -149,9 +149,72 @@ impl Running {
     }
 }
 
+/// The MPI launcher the tests run: `mpirun` (Open MPI here), or the one named by the
+/// environment variable `POOL_TEST_MPIRUN` (`scripts/test.sh` sets `mpirun.mpich` for its
+/// MPICH pass, whose test binaries are built with `MPICC=mpicc.mpich`).
+pub(crate) fn launcher() -> String {
+    std::env::var("POOL_TEST_MPIRUN")
+        .ok()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "mpirun".to_owned())
+}
+
+/// The MPI implementation of [`launcher`], from its `--version`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mpi {
+    OpenMpi,
+    Mpich,
+}
+
+/// The MPI implementation the tests run under (asked once).
+pub(crate) fn mpi() -> Mpi {
+    static MPI: std::sync::OnceLock<Mpi> = std::sync::OnceLock::new();
+    *MPI.get_or_init(|| {
+        let launcher = launcher();
+        let out = Command::new(&launcher)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {launcher} --version: {e} (is MPI installed?)"));
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        if text.contains("Open MPI") || text.contains("OpenRTE") {
+            Mpi::OpenMpi
+        } else if text.contains("HYDRA") {
+            Mpi::Mpich
+        } else {
+            panic!("{launcher} --version names neither Open MPI nor MPICH (Hydra):\n{text}")
+        }
+    })
+}
+
+/// True, after printing why, when the launcher is not Open MPI's: the caller, a test of
+/// behaviour only Open MPI's `mpirun` has, then returns without running.
+#[must_use]
+pub(crate) fn skip_unless_open_mpi(test: &str, why: &str) -> bool {
+    let mpi = mpi();
+    if mpi == Mpi::OpenMpi {
+        return false;
+    }
+    skip(&format!("{test} under {mpi:?} ({}): {why}", launcher()));
+    true
+}
+
+/// Prints `SKIP what` on the test process's standard error, past the test harness's
+/// capture, so that a skip shows in the log of a passing run.
+pub(crate) fn skip(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {what}");
+}
+
+/// `launcher -n N`, to put in front of a program and its arguments.
+pub(crate) fn mpirun_command(n: usize) -> Command {
+    let mut cmd = Command::new(launcher());
+    cmd.arg("-n").arg(n.to_string());
+    cmd
+}
+
 pub(crate) fn mpirun(n: usize, program: &str, args: &[&str]) -> Run {
-    let mut cmd = Command::new("mpirun");
-    cmd.arg("-n").arg(n.to_string()).arg(program).args(args);
+    let mut cmd = mpirun_command(n);
+    cmd.arg(program).args(args);
     run(cmd)
 }
 
