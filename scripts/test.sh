@@ -20,4 +20,5 @@ scripts/run-examples.sh
 echo "--- MPICH ($(mpirun.mpich --version | sed -n 's/^ *Version: *//p' | head -1))"
 export MPICC=mpicc.mpich CARGO_TARGET_DIR=target/mpich POOL_TEST_MPIRUN=mpirun.mpich
 cargo test -p tests --test mpi --test reliability --test multihost
+cargo test -p tests --test spawn mpich # spawn mode: refused with a clear error
 scripts/run-examples.sh

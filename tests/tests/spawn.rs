@@ -265,3 +265,27 @@ fn a_killed_master_leaves_no_spawned_worker_behind() {
         "workers still running {PROMPT:?} after the master died: {left:?}"
     );
 }
+
+/// MPICH 4.0 cannot spawn from a single process here: the program says so at once, names
+/// `mpirun` as the way out, and exits 1; no hang. Run by the MPICH pass of `scripts/test.sh`
+/// (`--test spawn mpich`); under Open MPI the tests above cover spawning.
+#[test]
+fn mpich_refuses_spawn_mode_with_a_clear_error() {
+    if common::mpi() != common::Mpi::Mpich {
+        common::skip("mpich_refuses_spawn_mode_with_a_clear_error: not running under MPICH");
+        return;
+    }
+    let start = Instant::now();
+    let r = spawned(2, &["results"]);
+    assert_eq!(r.status, Some(1), "{}", r.describe());
+    assert!(
+        r.stderr.contains(
+            "Error: cannot start 2 worker processes with MPI_Comm_spawn (POOL_WORKERS=2)"
+        ) && r.stderr.contains("MPICH 4.0 cannot")
+            && r.stderr
+                .contains("unset POOL_WORKERS and run `mpirun -n 3 "),
+        "{}",
+        r.describe()
+    );
+    assert!(start.elapsed() < PROMPT, "took {:?}", start.elapsed());
+}
