@@ -302,7 +302,13 @@ impl Engine {
             ok = first_error.is_none(),
             "pool: every worker said hello"
         );
-        first_error.map_or(Ok(()), Err)
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                self.link.started();
+                Ok(())
+            }
+        }
     }
 
     fn check_hello(&mut self, w: usize, hello: Hello, registry: &Registry) -> Result<(), Error> {

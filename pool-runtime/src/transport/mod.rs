@@ -37,6 +37,8 @@ pub(crate) trait MasterLink {
     fn try_recv(&mut self) -> Option<Incoming>;
     /// A buffer of a completed send, for reuse.
     fn recycle(&mut self) -> Option<Vec<u8>>;
+    /// Called once every worker said HELLO and the handshake accepted them all.
+    fn started(&mut self) {}
     /// Completes every pending send and releases the workers (joins threads).
     fn close(&mut self);
     /// Ends the whole job at once with exit status `code` (`MPI_Abort` under MPI).

@@ -25,7 +25,9 @@
 //! the master takes the last result.
 
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
 use std::os::raw::c_int;
+use std::time::{Duration, Instant};
 
 use mpi::ffi;
 use mpi::raw::AsRaw;
@@ -178,6 +180,89 @@ impl Drop for PostedQueue {
     }
 }
 
+/// The bulk communicator, a duplicate of the pool's made without blocking
+/// (`MPI_Comm_idup`): nothing waits on the other ranks before the handshake has checked that
+/// they speak this protocol, so a rank running another version of pool (which would never
+/// join the duplication) is refused with a message instead of hanging everyone. The first
+/// large frame, always after the handshake, waits for the duplication to complete.
+struct BulkComm {
+    comm: ffi::MPI_Comm,
+    request: ffi::MPI_Request,
+    ready: bool,
+}
+
+impl BulkComm {
+    fn start(parent: &SimpleCommunicator) -> BulkComm {
+        // SAFETY: constants MPI provides; MPI_Comm_idup writes both handles.
+        let mut bulk = unsafe {
+            BulkComm {
+                comm: ffi::RSMPI_COMM_NULL,
+                request: ffi::RSMPI_REQUEST_NULL,
+                ready: false,
+            }
+        };
+        // SAFETY: a live communicator; `comm` is valid only once `request` completes, which
+        // `get` waits for before using it.
+        unsafe {
+            ffi::MPI_Comm_idup(parent.as_raw(), &mut bulk.comm, &mut bulk.request);
+        }
+        bulk
+    }
+
+    fn get(&mut self) -> ffi::MPI_Comm {
+        if !self.ready {
+            // SAFETY: the request of the MPI_Comm_idup above, not completed yet.
+            unsafe {
+                ffi::MPI_Wait(&mut self.request, ffi::RSMPI_STATUS_IGNORE);
+            }
+            self.ready = true;
+        }
+        self.comm
+    }
+}
+
+impl BulkComm {
+    /// Completes the duplication if every rank joined it, trying for at most [`SETTLE`];
+    /// true if it is complete.
+    fn settle(&mut self) -> bool {
+        let start = Instant::now();
+        while !self.ready {
+            let mut flag: c_int = 0;
+            // SAFETY: the request of the MPI_Comm_idup, not completed yet.
+            unsafe {
+                ffi::MPI_Test(&mut self.request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
+            }
+            self.ready = flag != 0;
+            if !self.ready {
+                if start.elapsed() > SETTLE {
+                    return false;
+                }
+                std::thread::yield_now();
+            }
+        }
+        true
+    }
+}
+
+/// How long a rank that leaves waits for a duplication it never needed: every rank of a pool
+/// that started joined it at once; one that did not (a rank of another pool version, refused
+/// at the handshake) never will.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Frees the pool's communicators when a link is dropped. A non-blocking duplication cannot be
+/// cancelled, and freeing the communicator it duplicates while it runs crashes Open MPI, so when
+/// it does not complete (only after a refused handshake) both are left to `MPI_Finalize`.
+fn free_communicators(comm: &mut ManuallyDrop<SimpleCommunicator>, bulk: &mut BulkComm) {
+    if bulk.settle() {
+        // SAFETY: a communicator MPI_Comm_idup made, no longer used; then the one it
+        // duplicated, dropped exactly once (the link is being dropped).
+        unsafe {
+            ffi::MPI_Comm_free(&mut bulk.comm);
+            ManuallyDrop::drop(comm);
+        }
+    }
+}
+
 /// Receives the frame from `source` waiting on the bulk communicator (one was announced), into
 /// `buf`, reusing its capacity: a matched probe, then `MPI_Mrecv` of exactly its size. Returns
 /// its tag.
@@ -250,8 +335,9 @@ fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Ve
 pub(crate) struct MpiMaster {
     /// Dropped (cancelled) before the communicators it is posted on.
     posted: PostedQueue,
-    comm: SimpleCommunicator,
-    bulk: SimpleCommunicator,
+    /// Freed in `Drop` (see [`free_communicators`]).
+    comm: ManuallyDrop<SimpleCommunicator>,
+    bulk: BulkComm,
     waiter: Waiter,
     pending: VecDeque<PendingSend>,
     free: Vec<Vec<u8>>,
@@ -261,14 +347,14 @@ impl MpiMaster {
     /// The master's end of `comm`, where the workers are ranks 1 and up. Collective: every
     /// worker makes its [`MpiWorker`] on the same communicator.
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
-        let bulk = comm.duplicate();
+        let bulk = BulkComm::start(&comm);
         let workers = usize::try_from(comm.size()).unwrap_or(1).saturating_sub(1);
         // SAFETY: a constant MPI provides.
         let any = unsafe { ffi::RSMPI_ANY_SOURCE };
         let depth = (2 * workers).clamp(2, MAX_MASTER_POSTED);
         MpiMaster {
             posted: PostedQueue::new(comm.as_raw(), any, depth),
-            comm,
+            comm: ManuallyDrop::new(comm),
             bulk,
             waiter: Waiter::default(),
             pending: VecDeque::new(),
@@ -284,6 +370,13 @@ impl MpiMaster {
                 self.free.push(buf);
             }
         }
+    }
+}
+
+impl Drop for MpiMaster {
+    fn drop(&mut self) {
+        self.posted.cancel();
+        free_communicators(&mut self.comm, &mut self.bulk);
     }
 }
 
@@ -303,7 +396,7 @@ impl MasterLink for MpiMaster {
             self.pending
                 .push_back(send_small(comm, rank, tag as c_int, frame));
         } else {
-            let send = isend(self.bulk.as_raw(), rank, tag as c_int, frame);
+            let send = isend(self.bulk.get(), rank, tag as c_int, frame);
             self.pending.push_back(send);
             self.pending
                 .push_back(send_small(comm, rank, ANNOUNCE, Vec::new()));
@@ -328,7 +421,7 @@ impl MasterLink for MpiMaster {
         }
         let (source, mut tag, mut bytes) = taken?;
         if tag == ANNOUNCE {
-            tag = receive_bulk(self.bulk.as_raw(), source, &mut bytes);
+            tag = receive_bulk(self.bulk.get(), source, &mut bytes);
         }
         Some(Incoming {
             worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
@@ -339,6 +432,13 @@ impl MasterLink for MpiMaster {
 
     fn recycle(&mut self) -> Option<Vec<u8>> {
         self.free.pop()
+    }
+
+    fn started(&mut self) {
+        // Every worker speaks this protocol, so each joined the duplication and is polling:
+        // complete it now, before any worker starts a task (a worker deep in a long task
+        // would not progress it).
+        self.bulk.get();
     }
 
     fn close(&mut self) {
@@ -358,8 +458,9 @@ impl MasterLink for MpiMaster {
 pub(crate) struct MpiWorker {
     /// Dropped (cancelled) before the communicators it is posted on.
     posted: PostedQueue,
-    comm: SimpleCommunicator,
-    bulk: SimpleCommunicator,
+    /// Freed in `Drop` (see [`free_communicators`]).
+    comm: ManuallyDrop<SimpleCommunicator>,
+    bulk: BulkComm,
     rank: usize,
     waiter: Waiter,
     /// Results being sent, oldest first.
@@ -372,11 +473,11 @@ impl MpiWorker {
     /// A worker's end of `comm`, where the master is rank 0. Collective with
     /// [`MpiMaster::new`].
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
-        let bulk = comm.duplicate();
+        let bulk = BulkComm::start(&comm);
         MpiWorker {
             rank: usize::try_from(comm.rank()).unwrap_or(0),
             posted: PostedQueue::new(comm.as_raw(), 0, WORKER_POSTED),
-            comm,
+            comm: ManuallyDrop::new(comm),
             bulk,
             waiter: Waiter::default(),
             pending: VecDeque::new(),
@@ -390,6 +491,13 @@ impl MpiWorker {
                 self.free.push(buf);
             }
         }
+    }
+}
+
+impl Drop for MpiWorker {
+    fn drop(&mut self) {
+        self.posted.cancel();
+        free_communicators(&mut self.comm, &mut self.bulk);
     }
 }
 
@@ -413,7 +521,7 @@ impl WorkerLink for MpiWorker {
         self.waiter = waiter;
         *frame = bytes;
         if tag == ANNOUNCE {
-            receive_bulk(self.bulk.as_raw(), 0, frame)
+            receive_bulk(self.bulk.get(), 0, frame)
         } else {
             tag
         }
@@ -433,7 +541,7 @@ impl WorkerLink for MpiWorker {
                     .push_back(send_small(self.comm.as_raw(), 0, tag as c_int, buf));
             } else {
                 self.pending
-                    .push_back(isend(self.bulk.as_raw(), 0, tag as c_int, buf));
+                    .push_back(isend(self.bulk.get(), 0, tag as c_int, buf));
                 send_now(self.comm.as_raw(), ANNOUNCE, &[]);
             }
         }
@@ -495,7 +603,7 @@ mod tests {
             return;
         };
         let mut master = MpiMaster::new(universe.world().duplicate());
-        let (comm, bulk) = (master.comm.as_raw(), master.bulk.as_raw());
+        let (comm, bulk) = (master.comm.as_raw(), master.bulk.get());
         let big: Vec<u8> = (0..3 * SMALL).map(|i| i as u8).collect();
         let mut sends: VecDeque<PendingSend> = [
             send_small(comm, 0, Tag::Result as c_int, vec![1, 2, 3]),
