@@ -332,6 +332,22 @@ fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Ve
     pending.pop_front().map(|done| done.buf)
 }
 
+/// Moves the buffers of completed sends to `free` (keeping at most `keep`), waiting for each
+/// if `wait`. Sends complete about in order, so without waiting this stops at the oldest one
+/// still running.
+fn complete_sends(
+    pending: &mut VecDeque<PendingSend>,
+    free: &mut Vec<Vec<u8>>,
+    keep: usize,
+    wait: bool,
+) {
+    while let Some(buf) = complete_oldest(pending, wait) {
+        if free.len() < keep {
+            free.push(buf);
+        }
+    }
+}
+
 pub(crate) struct MpiMaster {
     /// Dropped (cancelled) before the communicators it is posted on.
     posted: PostedQueue,
@@ -362,14 +378,8 @@ impl MpiMaster {
         }
     }
 
-    /// Moves the buffers of completed sends to the free list. Sends complete about in order,
-    /// so this stops at the oldest one still running.
     fn progress_sends(&mut self) {
-        while let Some(buf) = complete_oldest(&mut self.pending, false) {
-            if self.free.len() < MAX_FREE_BUFFERS {
-                self.free.push(buf);
-            }
-        }
+        complete_sends(&mut self.pending, &mut self.free, MAX_FREE_BUFFERS, false);
     }
 }
 
@@ -486,11 +496,7 @@ impl MpiWorker {
     }
 
     fn complete_sends(&mut self, wait: bool) {
-        while let Some(buf) = complete_oldest(&mut self.pending, wait) {
-            if self.free.len() < MAX_WORKER_SENDS {
-                self.free.push(buf);
-            }
-        }
+        complete_sends(&mut self.pending, &mut self.free, MAX_WORKER_SENDS, wait);
     }
 }
 
