@@ -95,29 +95,25 @@ impl Waiter {
     }
 
     /// Calls `poll` until it returns a value, or returns `None` once `interrupted()` says so
-    /// (asked after the first poll finds nothing, and then whenever the waiter looks at the
-    /// clock). A value already there is returned without asking: the callers look for
-    /// signals between waits too.
+    /// (asked whenever the waiter looks at the clock, every 16 polls). A value that comes
+    /// within the first 16 polls is returned without looking at the clock at all: that is the
+    /// usual case when the other side answers at once, and a clock read costs as much as a
+    /// poll. The callers look for signals between waits too.
     pub(crate) fn wait_until<T>(
         &mut self,
         mut poll: impl FnMut() -> Option<T>,
         mut interrupted: impl FnMut() -> bool,
     ) -> Option<T> {
-        if let Some(value) = poll() {
-            self.observe(Duration::ZERO);
-            return Some(value);
-        }
-        if interrupted() {
-            return None;
-        }
-        let start = Instant::now();
         let budget = self.poll_budget();
         let nap_cap = (self.typical / 4).clamp(Self::MIN_NAP_CAP, Self::MAX_SLEEP);
         let mut sleep = (self.typical / 32).clamp(Self::FIRST_SLEEP, nap_cap);
+        // When the wait started, as far as the clock is concerned: read at the first
+        // checkpoint (a wait shorter than 16 polls counts as none).
+        let mut start: Option<Instant> = None;
         let mut polls: u32 = 0;
         loop {
             if let Some(value) = poll() {
-                self.observe(start.elapsed());
+                self.observe(start.map_or(Duration::ZERO, |s| s.elapsed()));
                 return Some(value);
             }
             polls = polls.wrapping_add(1);
@@ -126,9 +122,13 @@ impl Waiter {
             // then.
             if polls % 16 != 0 {
                 std::hint::spin_loop();
-            } else if interrupted() {
+                continue;
+            }
+            if interrupted() {
                 return None;
-            } else if start.elapsed() < budget {
+            }
+            let started = *start.get_or_insert_with(Instant::now);
+            if started.elapsed() < budget {
                 std::thread::yield_now();
             } else {
                 nap(sleep);
