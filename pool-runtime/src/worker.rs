@@ -26,11 +26,15 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
 
     let mut out = Vec::new();
     let mut frame = Vec::new();
+    // Time per item of the last chunk; unknown (taken as long) before the first.
+    let mut item_ns = u64::MAX;
     loop {
         let tag = link.recv(&mut frame);
         match Tag::from_raw(tag) {
             Some(Tag::Task) => {
-                run_chunk(registry, link.rank(), &frame, &mut out, track);
+                let count = protocol::peek_task_header(&frame).map_or(1, |h| h.count);
+                link.before_run(item_ns.saturating_mul(u64::from(count)));
+                item_ns = run_chunk(registry, link.rank(), &frame, &mut out, track);
                 link.send(Tag::Result, &mut out);
             }
             Some(Tag::Stop) => {
@@ -51,8 +55,15 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
     }
 }
 
-/// Runs every item of one TASK frame and writes the RESULT frame into `out`.
-fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>, track: bool) {
+/// Runs every item of one TASK frame and writes the RESULT frame into `out`; returns the time
+/// the items took, in nanoseconds each (0 when none ran).
+fn run_chunk(
+    registry: &Registry,
+    rank: usize,
+    frame: &[u8],
+    out: &mut Vec<u8>,
+    track: bool,
+) -> u64 {
     let task = match TaskFrame::decode(frame) {
         Ok(task) => task,
         Err(e) => {
@@ -62,7 +73,7 @@ fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>, 
             protocol::begin_result_frame(out, job, first);
             protocol::push_message(out, Status::Rejected, &format!("malformed frame: {e}"));
             protocol::finish_result_frame(out, 1, 0);
-            return;
+            return 0;
         }
     };
     let header = task.header;
@@ -77,7 +88,7 @@ fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>, 
             protocol::push_message(out, Status::Rejected, &message);
         }
         protocol::finish_result_frame(out, header.count, 0);
-        return;
+        return 0;
     };
     let started = Instant::now();
     if track {
@@ -109,4 +120,5 @@ fn run_chunk(registry: &Registry, rank: usize, frame: &[u8], out: &mut Vec<u8>, 
         }
     }
     protocol::finish_result_frame(out, header.count, busy_ns);
+    busy_ns / u64::from(header.count.max(1))
 }

@@ -56,6 +56,11 @@ pub(crate) trait WorkerLink {
     /// and leave another (empty) one in `frame`; the frame is sent either way. A BYE frame
     /// completes every send before it returns.
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>);
+    /// Called before the worker runs a chunk expected to take `expected_ns` (`u64::MAX`:
+    /// unknown): the link may finish sends still under way first.
+    fn before_run(&mut self, expected_ns: u64) {
+        let _ = expected_ns;
+    }
 }
 
 /// Waiting for a message without burning a core, and without falling asleep when the other

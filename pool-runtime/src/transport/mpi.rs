@@ -9,20 +9,24 @@
 //!
 //! A larger frame travels on a second communicator (`bulk`), where the receiver takes it with a
 //! matched probe (`MPI_Mprobe` + `MPI_Mrecv`) into a buffer of exactly its size; an empty
-//! [`ANNOUNCE`] frame on the first communicator, sent after it, tells the receiver that it is
-//! there. Frames of any size thus keep their order and need no size limit or fixed buffer.
+//! [`ANNOUNCE`] frame on the first communicator tells the receiver that it is coming. Frames of
+//! any size thus keep their order and need no size limit or fixed buffer.
 //!
 //! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
-//! bytes on the first one ([`send_small`] checks): that matters, because Open MPI 4.1 writes a
+//! bytes on the first one ([`send_small`] and [`send_now`] check): that matters, because Open MPI 4.1 writes a
 //! message longer than its posted receive past the end of the buffer (measured, for the self,
 //! shared-memory and TCP transports alike). A peer speaking another version of this layout is
 //! refused at the handshake: its HELLO names the protocol version.
 //!
 //! Every send of the master is non-blocking (`MPI_Isend`) and keeps its buffer until the send
 //! completes: the master never waits on a send, so a worker blocked sending a large result to it
-//! can never deadlock with it. Workers send small frames with a plain `MPI_Send` (they go out
-//! eagerly) and large ones with `MPI_Isend`, two at a time, so they run their next chunk while
-//! the master takes the last result.
+//! can never deadlock with it. Workers send small frames with a plain, blocking `MPI_Send`,
+//! and large results with `MPI_Isend`, so they decode and run their next chunk while the
+//! master copies the last result out of their memory (shared memory). Over TCP, though, a large
+//! message moves only while its sender is inside MPI, and the master waits for a frame it was
+//! told about: so a worker lets a send run on only into a chunk expected to be short
+//! ([`OVERLAP_NS`]), and finishes it before a long one (measured: without this, one worker's
+//! 1 s chunks held every other worker's results back).
 
 use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
@@ -56,13 +60,15 @@ const WORKER_POSTED: usize = 2;
 /// Send buffers kept for reuse; more would only hold memory.
 const MAX_FREE_BUFFERS: usize = 64;
 
-/// Frames at least this large leave a worker with `MPI_Isend`: a large message waits for the
-/// master to take it (rendezvous), and meanwhile the worker runs its next chunk. Smaller ones
-/// go out eagerly with a plain `MPI_Send`, which returns at once.
-const ISEND_FROM: usize = 4096;
-
 /// Results a worker may have on their way to the master at once.
 const MAX_WORKER_SENDS: usize = 2;
+
+/// A worker lets a large result finish sending while it runs its next chunk only when that
+/// chunk is expected to take less than this; before a longer one it finishes the send first.
+/// Over TCP a large message moves only while its sender is inside MPI, and the master waits
+/// for an announced frame: this bounds how long a worker's computing can hold the master up.
+/// Over shared memory the master copies the data itself, so the overlap costs nothing there.
+const OVERLAP_NS: u64 = 1_000_000;
 
 /// A send in progress.
 struct PendingSend {
@@ -473,7 +479,7 @@ pub(crate) struct MpiWorker {
     bulk: BulkComm,
     rank: usize,
     waiter: Waiter,
-    /// Results being sent, oldest first.
+    /// Large results being sent, oldest first.
     pending: VecDeque<PendingSend>,
     /// Buffers of completed sends, handed back to the worker loop.
     free: Vec<Vec<u8>>,
@@ -535,26 +541,30 @@ impl WorkerLink for MpiWorker {
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
         assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
-        if frame.len() <= SMALL && frame.len() < ISEND_FROM {
-            send_now(self.comm.as_raw(), tag as c_int, frame);
+        let comm = self.comm.as_raw();
+        if frame.len() <= SMALL {
+            // Blocking: a small frame has left before the worker runs any more of the user's
+            // code, so the master's oldest posted receive never waits on a computing worker.
+            send_now(comm, 0, tag as c_int, frame);
         } else {
             while self.pending.len() >= MAX_WORKER_SENDS {
                 self.complete_sends(true);
             }
             let buf = std::mem::replace(frame, self.free.pop().unwrap_or_default());
-            if buf.len() <= SMALL {
-                self.pending
-                    .push_back(send_small(self.comm.as_raw(), 0, tag as c_int, buf));
-            } else {
-                self.pending
-                    .push_back(isend(self.bulk.get(), 0, tag as c_int, buf));
-                send_now(self.comm.as_raw(), ANNOUNCE, &[]);
-            }
+            self.pending
+                .push_back(isend(self.bulk.get(), 0, tag as c_int, buf));
+            send_now(comm, 0, ANNOUNCE, &[]);
         }
         if tag == Tag::Bye {
             // The last frame: every send completes, and no receive stays posted.
             self.complete_sends(true);
             self.posted.cancel();
+        }
+    }
+
+    fn before_run(&mut self, expected_ns: u64) {
+        if !self.pending.is_empty() && expected_ns > OVERLAP_NS {
+            self.complete_sends(true);
         }
     }
 }
@@ -569,8 +579,8 @@ fn send_small(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, buf: Vec<u8>) -> Pen
     isend(comm, dest, tag, buf)
 }
 
-/// Sends a small frame to the master (rank 0) with a blocking `MPI_Send`: it goes out eagerly.
-fn send_now(comm: ffi::MPI_Comm, tag: c_int, frame: &[u8]) {
+/// Sends a small frame with a blocking `MPI_Send`.
+fn send_now(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, frame: &[u8]) {
     assert!(
         frame.len() <= SMALL,
         "pool: internal error: large frame on the small path"
@@ -581,7 +591,7 @@ fn send_now(comm: ffi::MPI_Comm, tag: c_int, frame: &[u8]) {
             frame.as_ptr().cast(),
             frame.len() as c_int,
             ffi::RSMPI_UINT8_T,
-            0,
+            dest,
             tag,
             comm,
         );
