@@ -807,6 +807,11 @@ where
                 return None;
             }
             engine.stage(self.job, &mut self.source, self.pace);
+            // Cutting that chunk may have found an input that does not encode: hand it out
+            // now rather than after the next result.
+            if let Some(item) = engine.next_outcome(self.job, decode_outcome::<T::Output>) {
+                return Some(item);
+            }
             engine.receive_one();
         }
     }

@@ -125,9 +125,7 @@ where
 {
     let request = spawn::Request::from_env_or(workers);
     if let spawn::Request::Workers(_) = request {
-        // SAFETY: nothing has started a thread yet: `run` is the first thing `main` does
-        // (documented above; `#[pool_main]` generates exactly that), and MPI is not started.
-        unsafe { spawn::allow_oversubscription() };
+        spawn::allow_oversubscription();
     }
     install_panic_hook();
     signals::mask_interrupts(true);

@@ -99,24 +99,51 @@ const MAX_WORKERS: usize = (c_int::MAX - 1) as usize;
 /// not a refusal. (`mpirun` users choose with `--oversubscribe`; a single process has no
 /// command line for it.) Open MPI reads the variable in `MPI_Init`, so this must run before.
 ///
-/// # Safety
-///
-/// No other thread may be running (they could read the environment concurrently):
-/// [`crate::run`] calls this first thing, before MPI starts any thread, as `main`'s first
-/// statement (which is what `#[pool_main]` generates).
-pub(crate) unsafe fn allow_oversubscription() {
-    if std::env::var_os(OVERSUBSCRIBE_VAR).is_none() {
-        // SAFETY: single-threaded at this point, as the caller guarantees.
-        unsafe { std::env::set_var(OVERSUBSCRIBE_VAR, "1") };
+/// Changing the environment is only sound while no other thread runs (one could read it at
+/// the same time), so this checks that the process has a single thread (`/proc/self/status`)
+/// and otherwise leaves the environment alone and says how to set the variable instead.
+/// [`crate::run`] calls this first thing, before MPI starts any thread; with `#[pool_main]`
+/// that is `main`'s first statement.
+pub(crate) fn allow_oversubscription() {
+    if std::env::var_os(OVERSUBSCRIBE_VAR).is_some() {
+        return;
     }
+    if threads() == Some(1) {
+        // SAFETY: this process has one thread, this one, so nothing reads the environment
+        // concurrently.
+        unsafe { std::env::set_var(OVERSUBSCRIBE_VAR, "1") };
+    } else {
+        eprintln!(
+            "pool: warning: spawn mode could not allow more workers than cores, because other              threads already run; set {OVERSUBSCRIBE_VAR}=1 in the environment if the workers              outnumber the cores, or call pool_runtime::run before starting threads"
+        );
+    }
+}
+
+/// How many threads this process has, where Linux says.
+fn threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+fn too_long(v: &str) -> String {
+    format!(
+        "{TIMEOUT_VAR}={v:?} is too long a time; use a number of seconds, such as {TIMEOUT_VAR}=60"
+    )
 }
 
 /// How long to wait for spawned workers: `POOL_SPAWN_TIMEOUT` seconds, or 30 s.
 pub(crate) fn timeout() -> Result<Duration, String> {
-    match std::env::var(TIMEOUT_VAR) {
-        Err(_) => Ok(DEFAULT_TIMEOUT),
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+    parse_timeout(std::env::var(TIMEOUT_VAR).ok())
+}
+
+fn parse_timeout(value: Option<String>) -> Result<Duration, String> {
+    match value {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s > 0.0 => Duration::try_from_secs_f64(s).map_err(|_| too_long(&v)),
             _ => Err(format!(
                 "{TIMEOUT_VAR}={v:?} is not a number of seconds; use a positive number, such as \
                  {TIMEOUT_VAR}=60"
@@ -304,6 +331,25 @@ mod tests {
 
     fn parse(s: &str) -> Request {
         Request::parse(&OsString::from(s))
+    }
+
+    #[test]
+    fn spawn_timeout_values() {
+        let t = |v: &str| parse_timeout(Some(v.to_owned()));
+        assert_eq!(parse_timeout(None), Ok(DEFAULT_TIMEOUT));
+        assert_eq!(t("2.5"), Ok(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "x", "NaN"] {
+            assert!(
+                t(bad).unwrap_err().contains("is not a number of seconds"),
+                "{bad}"
+            );
+        }
+        for huge in ["1e20", "inf"] {
+            assert!(
+                t(huge).unwrap_err().contains("is too long a time"),
+                "{huge}"
+            );
+        }
     }
 
     #[test]
