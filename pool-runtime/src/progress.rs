@@ -140,6 +140,16 @@ impl Tty {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         file.write_all(s.as_bytes())
     }
+
+    /// Moves the cursor `n` cells in the ANSI direction `code` (`A` up, `B` down, `C`
+    /// right, `D` left).
+    fn move_cursor(&self, n: usize, code: char) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}{code}"))
+        }
+    }
 }
 
 impl TermLike for Tty {
@@ -169,32 +179,16 @@ impl TermLike for Tty {
         }
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.put(&format!("\x1b[{n}A"))
-        }
+        self.move_cursor(n, 'A')
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.put(&format!("\x1b[{n}B"))
-        }
+        self.move_cursor(n, 'B')
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.put(&format!("\x1b[{n}C"))
-        }
+        self.move_cursor(n, 'C')
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.put(&format!("\x1b[{n}D"))
-        }
+        self.move_cursor(n, 'D')
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
         self.put(&format!("{s}\n"))

@@ -338,67 +338,91 @@ fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Ve
     pending.pop_front().map(|done| done.buf)
 }
 
-/// Moves the buffers of completed sends to `free` (keeping at most `keep`), waiting for each
-/// if `wait`. Sends complete about in order, so without waiting this stops at the oldest one
-/// still running.
-fn complete_sends(
-    pending: &mut VecDeque<PendingSend>,
-    free: &mut Vec<Vec<u8>>,
-    keep: usize,
-    wait: bool,
-) {
-    while let Some(buf) = complete_oldest(pending, wait) {
-        if free.len() < keep {
-            free.push(buf);
-        }
-    }
-}
-
-pub(crate) struct MpiMaster {
+/// What the master's and a worker's ends of the pool share: the receives posted on the
+/// small-frame communicator, both communicators, the waiter, and the sends under way.
+struct Endpoint {
     /// Dropped (cancelled) before the communicators it is posted on.
     posted: PostedQueue,
     /// Freed in `Drop` (see [`free_communicators`]).
     comm: ManuallyDrop<SimpleCommunicator>,
     bulk: BulkComm,
     waiter: Waiter,
+    /// Sends under way, oldest first.
     pending: VecDeque<PendingSend>,
+    /// Buffers of completed sends, for reuse; at most `keep`.
     free: Vec<Vec<u8>>,
+    keep: usize,
 }
 
-impl MpiMaster {
-    /// The master's end of `comm`, where the workers are ranks 1 and up. Collective: every
-    /// worker makes its [`MpiWorker`] on the same communicator.
-    pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
-        let bulk = BulkComm::start(&comm);
-        let workers = usize::try_from(comm.size()).unwrap_or(1).saturating_sub(1);
-        // SAFETY: a constant MPI provides.
-        let any = unsafe { ffi::RSMPI_ANY_SOURCE };
-        let depth = (2 * workers).clamp(2, MAX_MASTER_POSTED);
-        MpiMaster {
-            posted: PostedQueue::new(comm.as_raw(), any, depth),
+impl Endpoint {
+    /// Starts the bulk duplication of `comm` (collective: every rank makes its endpoint) and
+    /// posts `depth` receives from `source`.
+    fn new(comm: SimpleCommunicator, source: c_int, depth: usize, keep: usize) -> Endpoint {
+        Endpoint {
+            posted: PostedQueue::new(comm.as_raw(), source, depth),
+            bulk: BulkComm::start(&comm),
             comm: ManuallyDrop::new(comm),
-            bulk,
             waiter: Waiter::default(),
             pending: VecDeque::new(),
             free: Vec::new(),
+            keep,
         }
     }
 
-    fn progress_sends(&mut self) {
-        complete_sends(&mut self.pending, &mut self.free, MAX_FREE_BUFFERS, false);
+    /// Moves the buffers of completed sends to the free list, waiting for each if `wait`.
+    /// Sends complete about in order, so without waiting this stops at the oldest one still
+    /// running.
+    fn complete_sends(&mut self, wait: bool) {
+        while let Some(buf) = complete_oldest(&mut self.pending, wait) {
+            if self.free.len() < self.keep {
+                self.free.push(buf);
+            }
+        }
+    }
+
+    /// The next frame, if one has arrived: `(source, tag, bytes)`, an announced large frame
+    /// taken from the bulk communicator in its place. A receive taken is posted again into
+    /// `spare` at the next call.
+    fn take(&mut self, spare: &mut Option<Vec<u8>>) -> Option<(c_int, c_int, Vec<u8>)> {
+        if !self.pending.is_empty() {
+            self.complete_sends(false);
+        }
+        let (source, mut tag, mut bytes) = self.posted.try_take(spare)?;
+        if tag == ANNOUNCE {
+            tag = receive_bulk(self.bulk.get(), source, &mut bytes);
+        }
+        Some((source, tag, bytes))
     }
 }
 
-impl Drop for MpiMaster {
+impl Drop for Endpoint {
     fn drop(&mut self) {
         self.posted.cancel();
         free_communicators(&mut self.comm, &mut self.bulk);
     }
 }
 
+pub(crate) struct MpiMaster {
+    end: Endpoint,
+}
+
+impl MpiMaster {
+    /// The master's end of `comm`, where the workers are ranks 1 and up. Collective: every
+    /// worker makes its [`MpiWorker`] on the same communicator.
+    pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
+        let workers = usize::try_from(comm.size()).unwrap_or(1).saturating_sub(1);
+        // SAFETY: a constant MPI provides.
+        let any = unsafe { ffi::RSMPI_ANY_SOURCE };
+        let depth = (2 * workers).clamp(2, MAX_MASTER_POSTED);
+        MpiMaster {
+            end: Endpoint::new(comm, any, depth, MAX_FREE_BUFFERS),
+        }
+    }
+}
+
 impl MasterLink for MpiMaster {
     fn workers(&self) -> usize {
-        usize::try_from(self.comm.size()).unwrap_or(1) - 1
+        usize::try_from(self.end.comm.size()).unwrap_or(1) - 1
     }
 
     fn rank_of(&self, worker: usize) -> usize {
@@ -407,38 +431,33 @@ impl MasterLink for MpiMaster {
 
     fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>) {
         let rank = c_int::try_from(worker + 1).expect("rank fits in an int");
-        let comm = self.comm.as_raw();
+        let end = &mut self.end;
+        let comm = end.comm.as_raw();
         if frame.len() <= SMALL {
-            self.pending
+            end.pending
                 .push_back(send_small(comm, rank, tag as c_int, frame));
         } else {
-            let send = isend(self.bulk.get(), rank, tag as c_int, frame);
-            self.pending.push_back(send);
-            self.pending
+            let send = isend(end.bulk.get(), rank, tag as c_int, frame);
+            end.pending.push_back(send);
+            end.pending
                 .push_back(send_small(comm, rank, ANNOUNCE, Vec::new()));
         }
     }
 
     fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming> {
-        let mut waiter = std::mem::take(&mut self.waiter);
+        let mut waiter = std::mem::take(&mut self.end.waiter);
         let incoming = waiter.wait_until(|| self.try_recv(), stop);
-        self.waiter = waiter;
+        self.end.waiter = waiter;
         incoming
     }
 
     fn try_recv(&mut self) -> Option<Incoming> {
-        if !self.pending.is_empty() {
-            self.progress_sends();
-        }
-        let mut spare = self.free.pop();
-        let taken = self.posted.try_take(&mut spare);
+        let mut spare = self.end.free.pop();
+        let taken = self.end.take(&mut spare);
         if let Some(spare) = spare {
-            self.free.push(spare);
+            self.end.free.push(spare);
         }
-        let (source, mut tag, mut bytes) = taken?;
-        if tag == ANNOUNCE {
-            tag = receive_bulk(self.bulk.get(), source, &mut bytes);
-        }
+        let (source, tag, bytes) = taken?;
         Some(Incoming {
             worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
             tag,
@@ -447,69 +466,43 @@ impl MasterLink for MpiMaster {
     }
 
     fn recycle(&mut self) -> Option<Vec<u8>> {
-        self.free.pop()
+        self.end.free.pop()
     }
 
     fn started(&mut self) {
         // Every worker speaks this protocol, so each joined the duplication and is polling:
         // complete it now, before any worker starts a task (a worker deep in a long task
         // would not progress it).
-        self.bulk.get();
+        self.end.bulk.get();
     }
 
     fn close(&mut self) {
         let mut waiter = Waiter::default();
         waiter.wait(|| {
-            self.progress_sends();
-            self.pending.is_empty().then_some(())
+            self.end.complete_sends(false);
+            self.end.pending.is_empty().then_some(())
         });
-        self.posted.cancel();
+        self.end.posted.cancel();
     }
 
     fn abort(&mut self, code: i32) -> ! {
-        self.comm.abort(code)
+        self.end.comm.abort(code)
     }
 }
 
 pub(crate) struct MpiWorker {
-    /// Dropped (cancelled) before the communicators it is posted on.
-    posted: PostedQueue,
-    /// Freed in `Drop` (see [`free_communicators`]).
-    comm: ManuallyDrop<SimpleCommunicator>,
-    bulk: BulkComm,
+    end: Endpoint,
     rank: usize,
-    waiter: Waiter,
-    /// Large results being sent, oldest first.
-    pending: VecDeque<PendingSend>,
-    /// Buffers of completed sends, handed back to the worker loop.
-    free: Vec<Vec<u8>>,
 }
 
 impl MpiWorker {
     /// A worker's end of `comm`, where the master is rank 0. Collective with
     /// [`MpiMaster::new`].
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
-        let bulk = BulkComm::start(&comm);
         MpiWorker {
             rank: usize::try_from(comm.rank()).unwrap_or(0),
-            posted: PostedQueue::new(comm.as_raw(), 0, WORKER_POSTED),
-            comm: ManuallyDrop::new(comm),
-            bulk,
-            waiter: Waiter::default(),
-            pending: VecDeque::new(),
-            free: Vec::new(),
+            end: Endpoint::new(comm, 0, WORKER_POSTED, MAX_WORKER_SENDS),
         }
-    }
-
-    fn complete_sends(&mut self, wait: bool) {
-        complete_sends(&mut self.pending, &mut self.free, MAX_WORKER_SENDS, wait);
-    }
-}
-
-impl Drop for MpiWorker {
-    fn drop(&mut self) {
-        self.posted.cancel();
-        free_communicators(&mut self.comm, &mut self.bulk);
     }
 }
 
@@ -519,52 +512,42 @@ impl WorkerLink for MpiWorker {
     }
 
     fn recv(&mut self, frame: &mut Vec<u8>) -> i32 {
-        let mut waiter = std::mem::take(&mut self.waiter);
+        let mut waiter = std::mem::take(&mut self.end.waiter);
         // The buffer of the frame before becomes the next posted receive.
         let mut spare = Some(std::mem::take(frame));
-        let (tag, bytes) = waiter.wait(|| {
-            if !self.pending.is_empty() {
-                self.complete_sends(false);
-            }
-            self.posted
-                .try_take(&mut spare)
-                .map(|(_, tag, bytes)| (tag, bytes))
-        });
-        self.waiter = waiter;
+        let (_, tag, bytes) = waiter.wait(|| self.end.take(&mut spare));
+        self.end.waiter = waiter;
         *frame = bytes;
-        if tag == ANNOUNCE {
-            receive_bulk(self.bulk.get(), 0, frame)
-        } else {
-            tag
-        }
+        tag
     }
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
         assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
-        let comm = self.comm.as_raw();
+        let end = &mut self.end;
+        let comm = end.comm.as_raw();
         if frame.len() <= SMALL {
             // Blocking: a small frame has left before the worker runs any more of the user's
             // code, so the master's oldest posted receive never waits on a computing worker.
             send_now(comm, 0, tag as c_int, frame);
         } else {
-            while self.pending.len() >= MAX_WORKER_SENDS {
-                self.complete_sends(true);
+            while end.pending.len() >= MAX_WORKER_SENDS {
+                end.complete_sends(true);
             }
-            let buf = std::mem::replace(frame, self.free.pop().unwrap_or_default());
-            self.pending
-                .push_back(isend(self.bulk.get(), 0, tag as c_int, buf));
+            let buf = std::mem::replace(frame, end.free.pop().unwrap_or_default());
+            end.pending
+                .push_back(isend(end.bulk.get(), 0, tag as c_int, buf));
             send_now(comm, 0, ANNOUNCE, &[]);
         }
         if tag == Tag::Bye {
             // The last frame: every send completes, and no receive stays posted.
-            self.complete_sends(true);
-            self.posted.cancel();
+            end.complete_sends(true);
+            end.posted.cancel();
         }
     }
 
     fn before_run(&mut self, expected_ns: u64) {
-        if !self.pending.is_empty() && expected_ns > OVERLAP_NS {
-            self.complete_sends(true);
+        if !self.end.pending.is_empty() && expected_ns > OVERLAP_NS {
+            self.end.complete_sends(true);
         }
     }
 }
@@ -619,7 +602,7 @@ mod tests {
             return;
         };
         let mut master = MpiMaster::new(universe.world().duplicate());
-        let (comm, bulk) = (master.comm.as_raw(), master.bulk.get());
+        let (comm, bulk) = (master.end.comm.as_raw(), master.end.bulk.get());
         let big: Vec<u8> = (0..3 * SMALL).map(|i| i as u8).collect();
         let mut sends: VecDeque<PendingSend> = [
             send_small(comm, 0, Tag::Result as c_int, vec![1, 2, 3]),
