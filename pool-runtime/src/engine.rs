@@ -18,7 +18,6 @@ use crate::registry::Registry;
 use crate::signals;
 use crate::stats::{Meter, Stats};
 use crate::transport::MasterLink;
-use crate::transport::mpi::MAX_FRAME;
 
 /// A chunk stops growing once its frame is this large.
 const SOFT_FRAME_LIMIT: usize = 8 << 20;
@@ -315,7 +314,7 @@ impl Engine {
         let slot = &mut self.workers[w];
         // Worker processes on this host are watched while the master waits (not worker
         // threads of this process).
-        if crate::runtime::known_host_name() == Some(hello.host.as_str())
+        if crate::host::known_host_name() == Some(hello.host.as_str())
             && hello.pid != std::process::id()
         {
             self.local_pids.push((w, hello.pid));
@@ -519,7 +518,7 @@ impl Engine {
                 });
             }
             if fill.count > 0 {
-                if frame.len() > MAX_FRAME {
+                if frame.len() > protocol::MAX_FRAME {
                     job.outstanding += u64::from(fill.count);
                     job.ready_items += u64::from(fill.count);
                     job.ready.push_back(Ready::Failed {

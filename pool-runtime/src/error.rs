@@ -145,6 +145,30 @@ impl fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
+/// Why one task produced no value, as seen on the worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskFailure {
+    /// The task returned `Err`; its `Display` text.
+    Failed(String),
+    /// The task panicked; the panic message and location.
+    Panicked(String),
+    /// The arguments could not be decoded.
+    BadInput(String),
+    /// The return value could not be encoded.
+    BadOutput(String),
+}
+
+impl TaskFailure {
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            TaskFailure::Failed(m)
+            | TaskFailure::Panicked(m)
+            | TaskFailure::BadInput(m)
+            | TaskFailure::BadOutput(m) => m,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

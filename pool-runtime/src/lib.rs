@@ -236,6 +236,7 @@ pub mod bulk;
 mod codec;
 mod engine;
 mod error;
+mod host;
 pub mod journal;
 mod pool;
 mod progress;
@@ -266,10 +267,11 @@ pub mod prelude {
 // Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::error::TaskFailure;
     pub use crate::pool::Pool;
-    pub use crate::registry::{InvokeFn, TaskEntry, task_id};
+    pub use crate::registry::{InvokeFn, TaskEntry};
     pub use crate::runtime::{MainResult, run, run_spawning};
-    pub use crate::task::{Task, TaskFailure, TaskResult, invoke};
+    pub use crate::task::{Task, TaskResult, invoke, task_id};
     pub use inventory;
     pub use serde;
 

@@ -21,8 +21,13 @@
 
 use std::fmt;
 
+use crate::error::TaskFailure;
+
 /// Bumped whenever a frame layout changes; checked in the start-up handshake.
 pub(crate) const VERSION: u32 = 2;
+
+/// The largest frame one MPI message can carry: MPI counts are `int`.
+pub(crate) const MAX_FRAME: usize = i32::MAX as usize;
 
 /// The message tags of the pool protocol. All are far below the MPI minimum `MPI_TAG_UB` of 32,767.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,6 +331,16 @@ pub(crate) enum Status {
 }
 
 impl Status {
+    /// The status of an item that produced no value.
+    pub(crate) fn of(failure: &TaskFailure) -> Status {
+        match failure {
+            TaskFailure::Failed(_) => Status::Failed,
+            TaskFailure::Panicked(_) => Status::Panicked,
+            TaskFailure::BadInput(_) => Status::BadInput,
+            TaskFailure::BadOutput(_) => Status::BadOutput,
+        }
+    }
+
     fn from_raw(raw: u8) -> Option<Status> {
         Some(match raw {
             0 => Status::Ok,

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::task::TaskFailure;
+use crate::error::TaskFailure;
+use crate::task::task_id;
 
 /// The type-erased entry point of one task: decode the arguments from `input`, run the task,
 /// append the encoded result to `output`.
@@ -37,19 +38,6 @@ impl TaskEntry {
 }
 
 inventory::collect!(TaskEntry);
-
-/// The stable 64-bit id of a task name (FNV-1a), the same on every rank and every build.
-pub const fn task_id(name: &str) -> u64 {
-    let bytes = name.as_bytes();
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    hash
-}
 
 /// Task ids are hashes of the names already: the map uses them as they are instead of
 /// hashing them again (a worker looks one up for every frame).

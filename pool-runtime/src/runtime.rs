@@ -2,7 +2,6 @@
 
 use std::fmt::Debug;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::OnceLock;
 
 use mpi::Threading;
 use mpi::raw::AsRaw;
@@ -10,6 +9,7 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::host::{host_name, known_host_name};
 use crate::pool::Pool;
 use crate::signals;
 use crate::spawn;
@@ -153,7 +153,13 @@ where
             spawn::Request::None => {
                 let threads = local_threads();
                 let _span = tracing::info_span!("pool", mode = "single process", threads).entered();
-                run_master(Box::new(LocalMaster::start(threads)), None, main)
+                run_master(
+                    Box::new(LocalMaster::start(threads, |link| {
+                        worker::serve(link, false)
+                    })),
+                    None,
+                    main,
+                )
             }
             spawn::Request::Invalid(message) => {
                 eprintln!("Error: {message}");
@@ -292,19 +298,4 @@ fn local_threads() -> usize {
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-}
-
-static HOST: OnceLock<String> = OnceLock::new();
-
-/// This host's name, if [`host_name`] has been asked already.
-pub(crate) fn known_host_name() -> Option<&'static str> {
-    HOST.get().map(String::as_str)
-}
-
-/// The name of this host as MPI reports it; asked once, on the main thread, after MPI_Init.
-pub(crate) fn host_name() -> String {
-    HOST.get_or_init(|| {
-        mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".to_owned())
-    })
-    .clone()
 }

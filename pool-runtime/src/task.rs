@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec;
-use crate::protocol::Status;
+use crate::error::TaskFailure;
 
 /// A function that the pool can run on another process.
 ///
@@ -58,40 +58,20 @@ pub trait Task: Copy + Send + Sync + 'static {
     /// The task's unique name: `module::path::function` unless `#[pool_task(name = "...")]`.
     const NAME: &'static str;
     /// The task's id on the wire: a stable hash of [`Task::NAME`].
-    const ID: u64 = crate::registry::task_id(Self::NAME);
+    const ID: u64 = task_id(Self::NAME);
 }
 
-/// Why one task produced no value, as seen on the worker.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TaskFailure {
-    /// The task returned `Err`; its `Display` text.
-    Failed(String),
-    /// The task panicked; the panic message and location.
-    Panicked(String),
-    /// The arguments could not be decoded.
-    BadInput(String),
-    /// The return value could not be encoded.
-    BadOutput(String),
-}
-
-impl TaskFailure {
-    pub(crate) fn status(&self) -> Status {
-        match self {
-            TaskFailure::Failed(_) => Status::Failed,
-            TaskFailure::Panicked(_) => Status::Panicked,
-            TaskFailure::BadInput(_) => Status::BadInput,
-            TaskFailure::BadOutput(_) => Status::BadOutput,
-        }
+/// The stable 64-bit id of a task name (FNV-1a), the same on every rank and every build.
+pub const fn task_id(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
     }
-
-    pub(crate) fn message(&self) -> &str {
-        match self {
-            TaskFailure::Failed(m)
-            | TaskFailure::Panicked(m)
-            | TaskFailure::BadInput(m)
-            | TaskFailure::BadOutput(m) => m,
-        }
-    }
+    hash
 }
 
 /// The return types that mean "this can fail": `Result<T, E>` with `E: Display`.
@@ -228,7 +208,7 @@ mod tests {
         assert_eq!(out, [9, 5], "failures leave the output as it was");
 
         let err = invoke::<String, u32>(&[0xff, 0xff], &mut out, |_| Ok(1)).unwrap_err();
-        assert_eq!(err.status(), Status::BadInput);
+        assert!(matches!(err, TaskFailure::BadInput(_)));
         assert!(err.message().starts_with("cannot decode the arguments: "));
     }
 

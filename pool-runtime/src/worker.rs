@@ -6,7 +6,6 @@ use crate::protocol::{self, Hello, Status, Tag, TaskFrame};
 use crate::registry::Registry;
 use crate::signals;
 use crate::transport::WorkerLink;
-use crate::transport::mpi::MAX_FRAME;
 
 /// Serves the master until it sends STOP; returns the exit status STOP carries.
 ///
@@ -18,7 +17,7 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
         version: protocol::VERSION,
         fingerprint: registry.fingerprint(),
         pid: std::process::id(),
-        host: crate::runtime::host_name(),
+        host: crate::host::host_name(),
         tasks: registry.names().iter().map(|&n| n.to_owned()).collect(),
     };
     link.send(Tag::Hello, &mut hello.encode());
@@ -99,14 +98,14 @@ fn run_chunk(
             signals::worker_item(index);
         }
         if let Err(failure) = protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b)) {
-            protocol::push_message(out, failure.status(), failure.message());
+            protocol::push_message(out, Status::of(&failure), failure.message());
         }
     }
     if track {
         signals::worker_idle();
     }
     let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    if out.len() > MAX_FRAME {
+    if out.len() > protocol::MAX_FRAME {
         let message = format!(
             "the results of items {}..{} encode to {} bytes, more than one MPI message can carry \
              (2 GiB); return less data per task",

@@ -27,8 +27,8 @@ struct LocalWorker {
 }
 
 impl LocalMaster {
-    /// Starts `threads` worker threads, each running the worker loop.
-    pub(crate) fn start(threads: usize) -> LocalMaster {
+    /// Starts `threads` worker threads, each running `serve` (the worker loop) on its link.
+    pub(crate) fn start(threads: usize, serve: fn(&mut dyn WorkerLink) -> i32) -> LocalMaster {
         let (to_master, from_workers) = mpsc::channel();
         let mut to_workers = Vec::new();
         let mut handles = Vec::new();
@@ -45,10 +45,8 @@ impl LocalMaster {
             let handle = std::thread::Builder::new()
                 .name(format!("pool-worker-{id}"))
                 .spawn(move || {
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        crate::worker::serve(&mut link, false)
-                    }))
-                    .is_err()
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(&mut link)))
+                        .is_err()
                     {
                         eprintln!(
                             "pool: internal error in worker thread {id} (panic above); aborting"

@@ -38,10 +38,7 @@ use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 use super::{Incoming, MasterLink, Waiter, WorkerLink};
-use crate::protocol::Tag;
-
-/// The largest frame one MPI message can carry: MPI counts are `int`.
-pub(crate) const MAX_FRAME: usize = c_int::MAX as usize;
+use crate::protocol::{MAX_FRAME, Tag};
 
 /// Frames up to this size land in receives posted ahead of time; larger ones go through the
 /// bulk communicator.
