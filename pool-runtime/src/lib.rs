@@ -234,16 +234,17 @@
 
 pub mod bulk;
 mod codec;
-mod engine;
 mod error;
 mod host;
 pub mod journal;
+mod master;
 mod pool;
 mod progress;
 mod protocol;
 mod registry;
 mod runtime;
 mod signals;
+pub mod sim;
 mod spawn;
 mod stats;
 mod task;

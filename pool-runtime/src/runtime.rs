@@ -7,9 +7,9 @@ use mpi::Threading;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
-use crate::engine::Engine;
 use crate::error::Error;
 use crate::host::{host_name, known_host_name};
+use crate::master::Master;
 use crate::pool::Pool;
 use crate::signals;
 use crate::spawn;
@@ -260,9 +260,9 @@ where
     F: FnOnce(&mut Pool) -> R,
     R: MainResult,
 {
-    let mut engine = Engine::new(link);
+    let mut master = Master::new(link);
     let in_pool = signals::enter_pool();
-    let handshake = engine.handshake();
+    let handshake = master.handshake();
     drop(in_pool);
     drop(watchdog);
     let code = match handshake {
@@ -272,22 +272,22 @@ where
             1
         }
         Ok(()) => {
-            let mut pool = Pool::new(engine);
+            let mut pool = Pool::new(master);
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| main(&mut pool)));
-            engine = pool.into_engine();
+            master = pool.into_master();
             let code = match outcome {
                 Ok(result) => result.report(),
                 Err(_) => PANIC_STATUS,
             };
-            crate::stats::report_at_exit(|| engine.stats());
+            crate::stats::report_at_exit(|| master.stats());
             code
         }
     };
     let _in_pool = signals::enter_pool();
     if signals::pending().is_some() {
-        engine.interrupted();
+        master.interrupted();
     }
-    engine.shutdown(code);
+    master.shutdown(code);
     code
 }
 

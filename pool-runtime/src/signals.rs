@@ -5,7 +5,7 @@
 //! `mpirun` on Ctrl-C or when a rank died). While the master is inside a pool call, the handler
 //! only records the signal; the pool's next wait (at most a nap later) notices it, writes which
 //! tasks were in flight on which rank, syncs any journal, and ends the whole job with exit
-//! status 128 + the signal number ([`Engine::interrupted`](crate::engine::Engine)). Outside a
+//! status 128 + the signal number (`Master::interrupted`). Outside a
 //! pool call (the user's own code runs), and at a second signal, the signal's default action
 //! ends the process at once.
 //!

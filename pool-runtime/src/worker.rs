@@ -13,13 +13,7 @@ use crate::transport::WorkerLink;
 /// signal (one process per worker only: the record is process-wide).
 pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
     let registry = Registry::global();
-    let hello = Hello {
-        version: protocol::VERSION,
-        fingerprint: registry.fingerprint(),
-        pid: std::process::id(),
-        host: crate::host::host_name(),
-        tasks: registry.names().iter().map(|&n| n.to_owned()).collect(),
-    };
+    let hello = hello(crate::host::host_name());
     link.send(Tag::Hello, &mut hello.encode());
     tracing::debug!(rank = link.rank(), host = %hello.host, "pool: worker ready");
 
@@ -54,9 +48,21 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
     }
 }
 
+/// What this worker says at start-up: its protocol version, tasks, process and host.
+pub(crate) fn hello(host: String) -> Hello {
+    let registry = Registry::global();
+    Hello {
+        version: protocol::VERSION,
+        fingerprint: registry.fingerprint(),
+        pid: std::process::id(),
+        host,
+        tasks: registry.names().iter().map(|&n| n.to_owned()).collect(),
+    }
+}
+
 /// Runs every item of one TASK frame and writes the RESULT frame into `out`; returns the time
 /// the items took, in nanoseconds each (0 when none ran).
-fn run_chunk(
+pub(crate) fn run_chunk(
     registry: &Registry,
     rank: usize,
     frame: &[u8],

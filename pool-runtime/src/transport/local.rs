@@ -99,7 +99,7 @@ impl MasterLink for LocalMaster {
         self.from_workers.try_recv().ok()
     }
 
-    fn recycle(&mut self) -> Option<Vec<u8>> {
+    fn reclaim_send_buffer(&mut self) -> Option<Vec<u8>> {
         None
     }
 

@@ -1,11 +1,12 @@
 //! How frames move between the master and its workers.
 //!
-//! Two transports share one pair of traits, so the engine and the worker loop do not know which
+//! Two transports share one pair of traits, so the master and the worker loop do not know which
 //! one they run on: MPI point-to-point messages on a duplicated communicator ([`mpi`]), and
 //! channels between threads of one process ([`local`]), used when there is a single rank.
 
 pub(crate) mod local;
 pub(crate) mod mpi;
+pub(crate) mod sim;
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use crate::protocol::Tag;
 pub(crate) struct Incoming {
     /// The worker that sent it (0-based; MPI rank = worker + 1).
     pub(crate) worker: usize,
-    /// The raw tag: an unknown tag is the engine's to report, not the transport's.
+    /// The raw tag: an unknown tag is the master's to report, not the transport's.
     pub(crate) tag: i32,
     pub(crate) bytes: Vec<u8>,
 }
@@ -36,7 +37,7 @@ pub(crate) trait MasterLink {
     /// Returns a frame that has already arrived, if any.
     fn try_recv(&mut self) -> Option<Incoming>;
     /// A buffer of a completed send, for reuse.
-    fn recycle(&mut self) -> Option<Vec<u8>>;
+    fn reclaim_send_buffer(&mut self) -> Option<Vec<u8>>;
     /// Called once every worker said HELLO and the handshake accepted them all.
     fn started(&mut self) {}
     /// Completes every pending send and releases the workers (joins threads).

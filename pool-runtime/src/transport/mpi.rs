@@ -45,7 +45,7 @@ use crate::protocol::{MAX_FRAME, Tag};
 const SMALL: usize = 64 << 10;
 
 /// The tag of the frame that announces a frame on the bulk communicator. Never one of the
-/// protocol's tags; the engine and the worker loop never see it.
+/// protocol's tags; the master and the worker loop never see it.
 const ANNOUNCE: c_int = 0x7f00;
 
 /// Receives the master keeps posted, at most: results that can land at once.
@@ -462,7 +462,7 @@ impl MasterLink for MpiMaster {
         })
     }
 
-    fn recycle(&mut self) -> Option<Vec<u8>> {
+    fn reclaim_send_buffer(&mut self) -> Option<Vec<u8>> {
         self.end.free.pop()
     }
 

@@ -1,0 +1,249 @@
+//! Cutting chunks from a job's inputs and sending them to workers with room.
+
+use super::backup::MAX_KEPT_FRAME;
+use super::jobs::Chunk;
+use super::schedule::{self, ChunkInput, ChunkPlan};
+use super::{CutChunk, Master};
+use crate::error::TaskErrorKind;
+use crate::protocol::{self, Tag};
+
+/// A chunk stops growing once its frame is this large.
+pub(super) const SOFT_FRAME_LIMIT: usize = 8 << 20;
+
+/// A job's inputs, as the master sees them: the typed layer encodes them on demand.
+pub(crate) trait JobInputs {
+    /// Index of the next input.
+    fn next_index(&self) -> u64;
+    /// True once no more inputs will come.
+    fn exhausted(&self) -> bool;
+    /// How many inputs are certainly left, when the input says (`size_hint`).
+    fn remaining_hint(&self) -> Option<u64>;
+    /// Passes over inputs that are not to be sent (their results are already known), so
+    /// that [`JobInputs::next_index`] is the next one to send.
+    fn skip_done(&mut self) {}
+    /// Appends up to `max` encoded inputs to `frame` as items. Stops at the first input that
+    /// fails to encode and returns it in [`Encoded::failed`] (it is not in the frame).
+    fn encode_into(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Encoded;
+}
+
+/// What [`JobInputs::encode_into`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    pub(crate) count: u32,
+    pub(crate) failed: Option<(u64, String)>,
+}
+
+impl Master {
+    /// Encodes one input as a single-item chunk and queues it for the next free worker.
+    pub(crate) fn submit(&mut self, id: u32, inputs: &mut dyn JobInputs) {
+        if let Some(cut) = self.cut_chunk(id, None, inputs, ChunkPlan::single()) {
+            self.cut_ahead.push_back(cut);
+        }
+    }
+
+    /// Fills free worker slots: chunks cut ahead first, then chunks of `inputs`.
+    ///
+    /// A job whose reader lags (results arrived but not read) gets no new chunks until it
+    /// catches up, so the master holds at most about two windows of a job's items.
+    pub(crate) fn dispatch(
+        &mut self,
+        mut inputs: Option<(u32, &mut dyn JobInputs)>,
+        plan: ChunkPlan,
+    ) {
+        let mut depth = plan.depth();
+        if let Some((id, _)) = inputs {
+            if let Some(job) = self.jobs.get(id) {
+                if schedule::window_full(job.ready_items, self.workers.len(), plan, job.last_chunk)
+                {
+                    inputs = None;
+                } else if plan.chunksize.is_none() && job.item_ns.get().is_none() {
+                    // Until the task is measured its chunks hold one item: one per worker
+                    // is enough, and the next round is cut to the measured size.
+                    depth = 1;
+                }
+            }
+        }
+        let workers = &self.workers;
+        self.free.set_depth(depth, |w| workers[w].in_flight.len());
+        loop {
+            let workers = &self.workers;
+            let Some(w) = self.free.next(|w| workers[w].in_flight.len()) else {
+                break;
+            };
+            let cut = match self.cut_ahead.pop_front() {
+                Some(cut) => cut,
+                None => match inputs.as_mut() {
+                    Some((id, src)) => match self.cut_chunk(*id, Some(w), *src, plan) {
+                        Some(cut) => cut,
+                        None if src.exhausted() => match self.backup_copy(w, *id) {
+                            Some(cut) => cut,
+                            None => break,
+                        },
+                        None => break,
+                    },
+                    None => break,
+                },
+            };
+            self.send_chunk(w, cut);
+            self.free.filled(w, self.workers[w].in_flight.len());
+        }
+    }
+
+    /// Called before the master waits for job `id`'s results, with none of them unread:
+    /// when every worker is full, cuts the next chunk now, so that the first worker to
+    /// answer gets it the moment its reply arrives (see `receive`). The master's work on that
+    /// reply (decoding, routing, cutting the chunk after) then overlaps the worker's next
+    /// task instead of delaying it. The master still holds at most two windows of inputs:
+    /// one in flight, and this chunk.
+    pub(crate) fn cut_ahead(&mut self, id: u32, inputs: &mut dyn JobInputs, plan: ChunkPlan) {
+        let workers = &self.workers;
+        let full = self.free.all_full(|w| workers[w].in_flight.len());
+        if full
+            && self.cut_ahead.is_empty()
+            && self.jobs.get(id).is_some_and(|j| j.ready_items == 0)
+        {
+            if let Some(cut) = self.cut_chunk(id, None, inputs, plan) {
+                self.cut_ahead.push_back(cut);
+            }
+        }
+    }
+
+    /// Forgets the chunks of job `id` that were cut but not sent (the caller stops sending
+    /// its inputs): they never run and yield no outcome.
+    pub(crate) fn drop_cut_ahead(&mut self, id: u32) {
+        let mut dropped = 0u64;
+        self.cut_ahead.retain(|c| {
+            let keep = c.chunk.job != id;
+            if !keep {
+                dropped += u64::from(c.chunk.count);
+            }
+            keep
+        });
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.outstanding -= dropped;
+        }
+    }
+
+    /// Cuts the next chunk of `inputs` for job `id`, sized for worker `w` (any worker: `None`).
+    /// Inputs that fail to encode become failed outcomes of the job right away.
+    fn cut_chunk(
+        &mut self,
+        id: u32,
+        w: Option<usize>,
+        inputs: &mut dyn JobInputs,
+        plan: ChunkPlan,
+    ) -> Option<CutChunk> {
+        let workers = self.workers.len();
+        let target_ns = schedule::target_chunk_ns(workers);
+        let floor_ns = schedule::tail_floor_ns(workers);
+        let slowness = w.map_or(1.0, |w| self.speeds.slowness(w));
+        let depth = plan.depth();
+        let job = self.jobs.get_mut(id)?;
+        let task_id = job.task_id;
+        let size = plan.chunksize.unwrap_or_else(|| {
+            schedule::chunk_items(ChunkInput {
+                item_ns: job.item_ns.get(),
+                slowness,
+                remaining: inputs.remaining_hint(),
+                workers,
+                depth: plan.depth(),
+                target_ns,
+                floor_ns,
+                largest_done: job.largest_done,
+            })
+        });
+        job.last_chunk = size;
+        let mut frame = self.take_buffer();
+        loop {
+            inputs.skip_done();
+            if inputs.exhausted() {
+                self.keep_buffer(frame);
+                return None;
+            }
+            let first = inputs.next_index();
+            protocol::begin_task_frame(&mut frame, id, task_id, first);
+            let encoded = inputs.encode_into(&mut frame, size.max(1), SOFT_FRAME_LIMIT);
+            let job = self.jobs.get_mut(id)?;
+            let any_failed = encoded.failed.is_some();
+            if let Some((index, message)) = encoded.failed {
+                job.outstanding += 1;
+                job.push_failed(None, index, 1, TaskErrorKind::BadInput, message);
+            }
+            if encoded.count > 0 {
+                job.outstanding += u64::from(encoded.count);
+                if frame.len() > protocol::MAX_FRAME {
+                    job.push_failed(
+                        None,
+                        first,
+                        encoded.count,
+                        TaskErrorKind::BadInput,
+                        format!(
+                            "the arguments encode to {} bytes, more than one MPI message can \
+                             carry (2 GiB); pass less data per task",
+                            frame.len()
+                        ),
+                    );
+                    frame = Vec::new();
+                    continue;
+                }
+                protocol::finish_task_frame(&mut frame, encoded.count);
+                let chunk = Chunk {
+                    job: id,
+                    first,
+                    count: encoded.count,
+                    seq: self.chunks_cut,
+                };
+                self.chunks_cut += 1;
+                // In the tail (or when the input does not say how much is left), a copy of
+                // the chunk is kept if it has to wait behind another (see `backup`).
+                let tail = inputs.remaining_hint().is_none_or(|left| {
+                    left <= (2 * workers * depth) as u64 * u64::from(encoded.count)
+                });
+                return Some(CutChunk { chunk, frame, tail });
+            }
+            if any_failed {
+                // The failure is ready to be read; the next call goes on after it.
+                self.keep_buffer(frame);
+                return None;
+            }
+        }
+    }
+
+    /// A copy for idle worker `w` of a chunk of job `id` that waits in another worker's queue.
+    fn backup_copy(&mut self, w: usize, id: u32) -> Option<CutChunk> {
+        let workers = &self.workers;
+        let (chunk, frame) = self.backups.copy_for(w, id, |holder, seq| {
+            workers[holder]
+                .in_flight
+                .iter()
+                .skip(1)
+                .any(|c| c.seq == seq)
+        })?;
+        tracing::debug!(
+            job = id,
+            first = chunk.first,
+            count = chunk.count,
+            "pool: a copy of a queued chunk for an idle worker"
+        );
+        Some(CutChunk {
+            chunk,
+            frame,
+            tail: false,
+        })
+    }
+
+    /// Sends a chunk to worker `w`.
+    pub(super) fn send_chunk(&mut self, w: usize, cut: CutChunk) {
+        let CutChunk { chunk, frame, tail } = cut;
+        if let Some(job) = self.jobs.get_mut(chunk.job) {
+            job.in_flight += u64::from(chunk.count);
+        }
+        if tail && !self.workers[w].in_flight.is_empty() && frame.len() <= MAX_KEPT_FRAME {
+            self.backups.keep(w, chunk, frame.clone());
+        }
+        self.workers[w].in_flight.push_back(chunk);
+        self.in_flight += 1;
+        self.meter.sent(w, frame.len());
+        self.link.send(w, Tag::Task, frame);
+    }
+}

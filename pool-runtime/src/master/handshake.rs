@@ -1,0 +1,134 @@
+//! Start-up and shutdown: every worker says HELLO, every worker gets STOP and says BYE.
+
+use std::time::Instant;
+
+use super::Master;
+use crate::error::Error;
+use crate::protocol::{self, Hello, Tag};
+use crate::registry::Registry;
+
+impl Master {
+    /// Waits for every worker's HELLO and checks that all ranks run the same tasks.
+    pub(crate) fn handshake(&mut self) -> Result<(), Error> {
+        let registry = Registry::global();
+        let mut first_error = None;
+        if !registry.duplicates().is_empty() {
+            first_error = Some(Error::DuplicateTasks(registry.duplicates().to_vec()));
+        }
+        let started = Instant::now();
+        let mut greeted = vec![false; self.workers.len()];
+        let mut left = self.workers.len();
+        while left > 0 {
+            let incoming = self.recv();
+            let w = incoming.worker;
+            let rank = self.link.rank_of(w);
+            let result = if Tag::from_raw(incoming.tag) != Some(Tag::Hello) || greeted[w] {
+                Err(Error::Protocol {
+                    rank,
+                    message: format!(
+                        "expected one HELLO frame at start-up, got tag {} ({} bytes)",
+                        incoming.tag,
+                        incoming.bytes.len()
+                    ),
+                })
+            } else {
+                greeted[w] = true;
+                left -= 1;
+                Hello::decode(&incoming.bytes)
+                    .map_err(|e| Error::Protocol {
+                        rank,
+                        message: e.to_string(),
+                    })
+                    .and_then(|hello| self.check_hello(w, hello, registry))
+            };
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        self.meter.restart();
+        tracing::info!(
+            workers = self.workers.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            ok = first_error.is_none(),
+            "pool: every worker said hello"
+        );
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                self.link.started();
+                Ok(())
+            }
+        }
+    }
+
+    fn check_hello(&mut self, w: usize, hello: Hello, registry: &Registry) -> Result<(), Error> {
+        // Worker processes on this host are watched while the master waits (not worker
+        // threads of this process).
+        if crate::host::known_host_name() == Some(hello.host.as_str())
+            && hello.pid != std::process::id()
+        {
+            self.liveness.watch(w, hello.pid);
+        }
+        let slot = &mut self.workers[w];
+        slot.host = hello.host;
+        tracing::debug!(rank = slot.rank, host = %slot.host, pid = hello.pid, "pool: hello");
+        if hello.fingerprint == registry.fingerprint() {
+            return Ok(());
+        }
+        let theirs: Vec<&str> = hello.tasks.iter().map(String::as_str).collect();
+        let lacks: Vec<&str> = registry
+            .names()
+            .iter()
+            .copied()
+            .filter(|n| !theirs.contains(n))
+            .collect();
+        let extra: Vec<&str> = theirs
+            .iter()
+            .copied()
+            .filter(|n| !registry.names().contains(n))
+            .collect();
+        let mut detail = Vec::new();
+        if !lacks.is_empty() {
+            detail.push(format!("it lacks {}", lacks.join(", ")));
+        }
+        if !extra.is_empty() {
+            detail.push(format!("it has {} that the master lacks", extra.join(", ")));
+        }
+        if detail.is_empty() {
+            detail.push("same names, different registry fingerprint".to_owned());
+        }
+        Err(Error::RegistryMismatch {
+            rank: slot.rank,
+            host: slot.host.clone(),
+            detail: detail.join("; "),
+        })
+    }
+
+    /// Stops every worker with exit status `code` and waits until each has said BYE, dropping
+    /// whatever results still arrive.
+    pub(crate) fn shutdown(&mut self, code: i32) {
+        tracing::info!(code, "pool: stopping the workers");
+        let stop = protocol::encode_stop(code);
+        for w in 0..self.workers.len() {
+            self.link.send(w, Tag::Stop, stop.clone());
+        }
+        let mut left = self.workers.len();
+        while left > 0 {
+            let incoming = self.recv();
+            match Tag::from_raw(incoming.tag) {
+                Some(Tag::Bye) => {
+                    left -= 1;
+                    let rank = self.link.rank_of(incoming.worker);
+                    tracing::debug!(rank, "pool: worker stopped");
+                }
+                Some(Tag::Result) => {}
+                _ => eprintln!(
+                    "pool: ignoring an unexpected frame from rank {} during shutdown (tag {})",
+                    self.link.rank_of(incoming.worker),
+                    incoming.tag
+                ),
+            }
+        }
+        self.link.close();
+    }
+}

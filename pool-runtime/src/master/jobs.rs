@@ -1,0 +1,200 @@
+//! Jobs and the routing of results: one job per `map`, `map_unordered` or `submit` call.
+//!
+//! Results are routed by job id, so several jobs can be open at once (a `submit` handle waited
+//! while a `map_unordered` is being read). A job keeps what arrived until its reader takes it,
+//! one outcome at a time ([`Master::next_outcome`](super::Master::next_outcome)).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::schedule::ItemTime;
+use crate::error::{Error, TaskErrorKind};
+use crate::journal::Journal;
+use crate::protocol::Outcomes;
+
+/// One outcome handed to the typed layer: the encoded value, or why there is none.
+#[derive(Debug)]
+pub(crate) enum RawOutcome<'a> {
+    Value(&'a [u8]),
+    Error(TaskErrorKind, &'a str),
+}
+
+/// Which item an outcome belongs to, and where it ran.
+#[derive(Debug)]
+pub(crate) struct Provenance<'a> {
+    pub(crate) index: u64,
+    pub(crate) task: &'static str,
+    pub(crate) rank: usize,
+    pub(crate) host: &'a str,
+}
+
+/// Consecutive items of one job, sent as one TASK frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub(crate) job: u32,
+    pub(crate) first: u64,
+    pub(crate) count: u32,
+    /// Unique per chunk cut: tells a copy's result from the original's (see `backup`).
+    pub(crate) seq: u64,
+}
+
+/// Outcomes of one job that arrived and wait to be read.
+#[derive(Debug)]
+pub(crate) enum Arrived {
+    /// A worker's RESULT frame, read one outcome at a time.
+    Frame {
+        worker: usize,
+        next_index: u64,
+        outcomes: Outcomes,
+        frame: Vec<u8>,
+    },
+    /// Every item of a chunk failed the same way (malformed reply, input that did not encode).
+    Failed {
+        /// `None` when the items never left the master.
+        worker: Option<usize>,
+        next_index: u64,
+        left: u32,
+        kind: TaskErrorKind,
+        message: String,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) task: &'static str,
+    pub(crate) task_id: u64,
+    /// Items sent, cut or arrived whose outcome has not been read yet.
+    pub(crate) outstanding: u64,
+    /// Items in chunks on their way to or from a worker.
+    pub(crate) in_flight: u64,
+    /// Items that arrived and wait in `arrived`.
+    pub(crate) ready_items: u64,
+    pub(crate) arrived: VecDeque<Arrived>,
+    /// Nobody will read the results: they are dropped as they arrive.
+    pub(crate) abandoned: bool,
+    /// Measured worker time per item, for adaptive chunks.
+    pub(crate) item_ns: ItemTime,
+    /// Items in the last chunk cut.
+    pub(crate) last_chunk: usize,
+    /// Items in the largest chunk that came back: adaptive chunks grow at most twice as
+    /// large as that.
+    pub(crate) largest_done: u32,
+    /// Where successful results are appended as they arrive, if the call asked for it.
+    pub(crate) journal: Option<Journal>,
+    /// Why appending to the journal failed; the journal is then closed.
+    pub(crate) journal_error: Option<Error>,
+}
+
+impl Job {
+    fn new(task: &'static str, task_id: u64) -> Job {
+        Job {
+            task,
+            task_id,
+            outstanding: 0,
+            in_flight: 0,
+            ready_items: 0,
+            arrived: VecDeque::new(),
+            abandoned: false,
+            item_ns: ItemTime::default(),
+            last_chunk: 1,
+            largest_done: 0,
+            journal: None,
+            journal_error: None,
+        }
+    }
+
+    /// Folds a chunk's measured worker time into the per-item average; returns this chunk's
+    /// time per item.
+    pub(crate) fn observe(&mut self, busy_ns: u64, count: u32) -> Option<f64> {
+        if count == 0 {
+            return None;
+        }
+        self.item_ns.add(busy_ns, count);
+        self.largest_done = self.largest_done.max(count);
+        Some(busy_ns as f64 / f64::from(count))
+    }
+
+    /// Items that failed before leaving the master (`worker: None`) or all in one way.
+    pub(crate) fn push_failed(
+        &mut self,
+        worker: Option<usize>,
+        first: u64,
+        count: u32,
+        kind: TaskErrorKind,
+        message: String,
+    ) {
+        self.ready_items += u64::from(count);
+        self.arrived.push_back(Arrived::Failed {
+            worker,
+            next_index: first,
+            left: count,
+            kind,
+            message,
+        });
+    }
+}
+
+/// The open jobs, by id: O(1) however many `submit` handles are open.
+#[derive(Debug, Default)]
+pub(crate) struct Jobs {
+    open: HashMap<u32, Job, BuildHasherDefault<IdHasher>>,
+    next_id: u32,
+}
+
+/// Job ids are handed out in sequence: the map uses them as they are (a lookup per outcome
+/// read must cost next to nothing).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Spread the bits a little: hashbrown takes the top 7 for its control bytes.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
+impl Jobs {
+    /// Opens a job and returns its id. Ids wrap after 2^32 jobs, skipping any still open.
+    pub(crate) fn open(&mut self, task: &'static str, task_id: u64) -> u32 {
+        let mut id = self.next_id;
+        while self.open.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        self.next_id = id.wrapping_add(1);
+        self.open.insert(id, Job::new(task, task_id));
+        id
+    }
+
+    pub(crate) fn get(&self, id: u32) -> Option<&Job> {
+        self.open.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut Job> {
+        self.open.get_mut(&id)
+    }
+
+    pub(crate) fn remove(&mut self, id: u32) -> Option<Job> {
+        self.open.remove(&id)
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Job> {
+        self.open.values_mut()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Job> {
+        self.open.values()
+    }
+
+    /// The task of job `id`, for reports.
+    pub(crate) fn task(&self, id: u32) -> &'static str {
+        self.get(id).map_or("?", |j| j.task)
+    }
+}

@@ -1,0 +1,200 @@
+//! The master: the untyped core that hands out chunks, routes results and stops the workers.
+//!
+//! The typed layer ([`crate::pool`]) owns the input iterators and decodes results; the master
+//! sees only bytes. Its parts, one concern each:
+//!
+//! - [`schedule`]: pure policy (chunk size, worker choice, window), tested without MPI;
+//! - [`jobs`]: open jobs, and the outcomes that arrived for each;
+//! - [`dispatch`]: cutting chunks from a job's inputs and sending them;
+//! - [`receive`]: taking in RESULT frames and routing them to their job;
+//! - [`handshake`]: start-up (HELLO) and shutdown (STOP, BYE);
+//! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job.
+//!
+//! The master runs unchanged over MPI, over threads of one process, and over the simulated
+//! transport (`transport::sim`) that shows how it scales to 100,000 workers.
+
+mod abort;
+mod backup;
+mod dispatch;
+mod handshake;
+pub(crate) mod jobs;
+mod receive;
+pub(crate) mod schedule;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+
+use crate::error::Error;
+use crate::stats::{Meter, Stats};
+use crate::transport::MasterLink;
+
+pub(crate) use dispatch::{Encoded, JobInputs};
+pub(crate) use jobs::{Provenance, RawOutcome};
+pub(crate) use schedule::ChunkPlan;
+
+use jobs::{Chunk, Jobs};
+use schedule::{FreeSlots, Speeds};
+
+/// One worker as the master sees it.
+#[derive(Debug)]
+struct WorkerSlot {
+    rank: usize,
+    host: String,
+    /// Chunks sent and not answered yet, oldest first (a worker answers in order).
+    in_flight: VecDeque<Chunk>,
+}
+
+/// A chunk cut before a worker had room for it, with its frame.
+#[derive(Debug)]
+struct CutChunk {
+    chunk: Chunk,
+    frame: Vec<u8>,
+    /// Cut at the tail of its job: a copy is kept if it has to wait behind another chunk.
+    tail: bool,
+}
+
+pub(crate) struct Master {
+    link: Box<dyn MasterLink>,
+    workers: Vec<WorkerSlot>,
+    jobs: Jobs,
+    /// Chunks cut ahead (or submitted) that wait for a worker with room, oldest first.
+    cut_ahead: VecDeque<CutChunk>,
+    /// Frame buffers kept for reuse.
+    spare: Vec<Vec<u8>>,
+    /// Copies of chunks queued at the tail, for idle workers.
+    backups: backup::Backups,
+    /// Chunks cut so far (the next chunk's `seq`).
+    chunks_cut: u64,
+    free: FreeSlots,
+    speeds: Speeds,
+    /// Chunks in flight, all workers together.
+    in_flight: usize,
+    liveness: abort::Liveness,
+    /// Per-worker counts for [`Master::stats`].
+    meter: Meter,
+}
+
+impl Master {
+    pub(crate) fn new(link: Box<dyn MasterLink>) -> Master {
+        let n = link.workers();
+        let workers = (0..n)
+            .map(|w| WorkerSlot {
+                rank: link.rank_of(w),
+                host: String::new(),
+                in_flight: VecDeque::new(),
+            })
+            .collect();
+        crate::signals::set_note(abort::NO_JOURNAL_NOTE.to_owned());
+        Master {
+            meter: Meter::new(n),
+            link,
+            workers,
+            jobs: Jobs::default(),
+            cut_ahead: VecDeque::new(),
+            spare: Vec::new(),
+            backups: backup::Backups::default(),
+            chunks_cut: 0,
+            free: FreeSlots::new(n),
+            speeds: Speeds::new(n),
+            in_flight: 0,
+            liveness: abort::Liveness::default(),
+        }
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// What the workers did since the pool started.
+    pub(crate) fn stats(&self) -> Stats {
+        self.meter
+            .snapshot(|w| (self.workers[w].rank, self.workers[w].host.as_str()))
+    }
+
+    /// Opens a job for `task`; its results are read with [`Master::next_outcome`].
+    pub(crate) fn open_job(&mut self, task: &'static str, task_id: u64) -> u32 {
+        let id = self.jobs.open(task, task_id);
+        tracing::debug!(job = id, task, "pool: job opened");
+        id
+    }
+
+    /// Closes a job whose reader is gone or done; results still on their way are dropped
+    /// when they arrive, chunks cut but not sent are forgotten.
+    pub(crate) fn close_job(&mut self, id: u32) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        tracing::debug!(job = id, task = job.task, "pool: job closed");
+        job.ready_items = 0;
+        job.arrived.clear();
+        job.outstanding = job.in_flight;
+        job.abandoned = true;
+        if job.outstanding == 0 {
+            self.jobs.remove(id);
+        }
+        if !self.cut_ahead.is_empty() {
+            self.cut_ahead.retain(|c| c.chunk.job != id);
+        }
+        self.backups.forget_job(id);
+    }
+
+    /// Items of job `id` not read yet (sent, cut ahead, or arrived).
+    pub(crate) fn outstanding(&self, id: u32) -> u64 {
+        self.jobs.get(id).map_or(0, |j| j.outstanding)
+    }
+
+    /// Keeps a frame's buffer for reuse, within limits.
+    fn keep_buffer(&mut self, frame: Vec<u8>) {
+        const MAX_SPARE: usize = 64;
+        if self.spare.len() < MAX_SPARE && frame.capacity() <= dispatch::SOFT_FRAME_LIMIT * 2 {
+            self.spare.push(frame);
+        }
+    }
+
+    /// A buffer for the next frame: a kept one, one whose send completed, or a new one.
+    fn take_buffer(&mut self) -> Vec<u8> {
+        self.spare
+            .pop()
+            .or_else(|| self.link.reclaim_send_buffer())
+            .unwrap_or_default()
+    }
+
+    /// Appends job `id`'s successful results to `journal` as they arrive.
+    pub(crate) fn set_journal(&mut self, id: u32, journal: crate::journal::Journal) {
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.journal = Some(journal);
+        }
+        crate::signals::set_note(self.journal_note());
+    }
+
+    /// True once appending to job `id`'s journal failed.
+    pub(crate) fn journal_failed(&self, id: u32) -> bool {
+        self.jobs.get(id).is_some_and(|j| j.journal_error.is_some())
+    }
+
+    /// Flushes and closes job `id`'s journal; returns the first failure to write it.
+    pub(crate) fn finish_journal(&mut self, id: u32) -> Result<(), Error> {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return Ok(());
+        };
+        if let Some(e) = job.journal_error.take() {
+            return Err(e);
+        }
+        let flushed = match job.journal.take() {
+            Some(mut journal) => journal.flush(),
+            None => Ok(()),
+        };
+        crate::signals::set_note(self.journal_note());
+        flushed
+    }
+}
+
+/// `item 7` or `items 4..=7`, for messages.
+pub(crate) fn items(first: u64, count: u32) -> String {
+    match count {
+        0 => "no item".to_owned(),
+        1 => format!("item {first}"),
+        n => format!("items {first}..={}", first + u64::from(n) - 1),
+    }
+}

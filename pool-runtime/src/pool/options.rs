@@ -1,0 +1,150 @@
+//! Per-call settings: [`Options`].
+
+use std::path::PathBuf;
+
+use crate::master::ChunkPlan;
+
+/// Per-call settings for [`Pool::map_with`] and [`Pool::map_unordered_with`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_runtime::prelude::*;
+///
+/// #[pool_task]
+/// fn simulate(seed: u64) -> f64 {
+///     seed as f64 / 7.0
+/// }
+///
+/// #[pool_main]
+/// fn main(pool: &mut Pool) -> Result<(), Error> {
+///     let options = Options::new()
+///         .chunksize(16) // 16 inputs per message instead of adaptive chunks
+///         .prefetch(4) // 4 messages in flight per worker
+///         .progress(true) // progress even in a batch job's log
+///         .stats(true); // this call's statistics on stderr when it ends
+///     let results = pool.map_with(simulate, 0..100_000, options)?;
+///     assert_eq!(results.len(), 100_000);
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub(crate) chunksize: Option<usize>,
+    pub(crate) prefetch: Option<usize>,
+    pub(crate) journal: Option<PathBuf>,
+    pub(crate) progress: Option<bool>,
+    pub(crate) stats: bool,
+}
+
+impl Options {
+    /// The defaults.
+    pub fn new() -> Self {
+        Options::default()
+    }
+
+    /// Sends inputs to workers in chunks of exactly `n` (at least 1).
+    ///
+    /// By default chunks adapt: one input at a time until the task's duration is measured,
+    /// then as many as keep a worker busy for about a millisecond, split finer at the end of
+    /// a run (when the input's length is known) so the workers finish together. Larger chunks
+    /// cost less per task; smaller ones balance load better.
+    #[must_use]
+    pub fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = Some(n.max(1));
+        self
+    }
+
+    /// Keeps up to `k` chunks (at least 1) in flight per worker, so a worker that finishes one
+    /// finds the next already there.
+    #[must_use]
+    pub fn prefetch(mut self, k: usize) -> Self {
+        self.prefetch = Some(k.max(1));
+        self
+    }
+
+    /// Appends every successful result to a resume journal at `path` as it arrives, and
+    /// skips the inputs whose results a journal already at `path` holds ([`Pool::map_with`]
+    /// only).
+    ///
+    /// Run a `map` with a journal, and if the run dies (killed, time limit, crashed node), run
+    /// the same program again with the same journal: finished inputs are not run again, their
+    /// results are read back, and the `map` returns the full result, as if it had never
+    /// stopped. The inputs must be the same, in the same order: the journal checks the task
+    /// and the number of inputs, and refuses a mismatch with [`Error::Journal`]. Failed tasks
+    /// are not recorded, so they run again. Delete the file to start over.
+    ///
+    /// When the input iterator does not report its exact length (`size_hint`), the inputs are
+    /// collected into a `Vec` first, to know how many there are.
+    ///
+    /// Durability and the file format: see [`crate::journal`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn simulate(seed: u64) -> f64 {
+    ///     seed as f64 // hours of work
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let options = Options::new().journal("sweep.journal");
+    ///     let results = pool.map_with(simulate, 0..10_000, options)?;
+    ///     println!("{} results", results.len());
+    ///     Ok(())
+    /// }
+    /// ```
+    #[must_use]
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    /// Shows (`true`) or hides (`false`) the progress of this call on stderr, whatever
+    /// `POOL_PROGRESS` says and whether stderr is a terminal.
+    ///
+    /// By default a `map` or `map_unordered` shows a progress bar when there is a terminal
+    /// (done/total when the input's length is known, rate, ETA, failures so far) and nothing
+    /// otherwise; `POOL_PROGRESS=1` shows it anyway and `POOL_PROGRESS=0` never. Without a
+    /// terminal (a batch job's output file, a pipe), progress is one plain line every 5 s (less
+    /// often as the run goes on: every tenth of the time elapsed, at most every 5 minutes) and
+    /// a last one when the call ends:
+    ///
+    /// ```text
+    /// pool: bench::sleep_us: 1001/1500 done (66.7%), 0 failed, 199 tasks/s, 5.0 s, ETA 2.5 s
+    /// pool: bench::sleep_us: 1500/1500 done, 0 failed, in 7.5 s (200 tasks/s)
+    /// ```
+    ///
+    /// Under `mpirun` or `srun`, whose pipes hide the terminal from the ranks, the bar is drawn
+    /// on the job's controlling terminal when it has one. Unless asked for (this option or
+    /// `POOL_PROGRESS=1`), the bar of a call shorter than a second is cleared when it ends.
+    /// Lines your own code prints to the terminal while a bar is shown land in the middle of
+    /// it: hide the bar of a call whose loop prints.
+    #[must_use]
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = Some(show);
+        self
+    }
+
+    /// Prints this call's [`Stats`] as a table on stderr when it ends: per worker the tasks
+    /// it ran, busy and idle time and bytes, then totals, efficiency and load imbalance.
+    ///
+    /// For the whole run, set `POOL_STATS=1` (or `POOL_STATS=path.json`); in code, read
+    /// [`Pool::stats`].
+    #[must_use]
+    pub fn stats(mut self, print: bool) -> Self {
+        self.stats = print;
+        self
+    }
+
+    pub(crate) fn plan(&self) -> ChunkPlan {
+        let default = ChunkPlan::default();
+        ChunkPlan {
+            chunksize: self.chunksize,
+            prefetch: self.prefetch.unwrap_or(default.prefetch),
+        }
+    }
+}
