@@ -135,10 +135,8 @@ pub(crate) fn chunk_items(c: ChunkInput) -> usize {
     // the first measurement is too low, and a chunk sized on it alone could hold far more
     // work than the target (it would be corrected only when that chunk comes back).
     let growth = (GROWTH * f64::from(c.largest_done)).max(1.0);
-    by_time
-        .min(by_tail)
-        .max(floor)
-        .min(growth)
+    // (A hair over, so that an exact 2.0 computed as 1.999... still makes 2.)
+    (by_time.min(by_tail).max(floor).min(growth) * (1.0 + 1e-9))
         .clamp(1.0, MAX_CHUNK_ITEMS as f64) as usize
 }
 
