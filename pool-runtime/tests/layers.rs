@@ -7,7 +7,9 @@ use std::path::Path;
 /// Bottom first. The launcher (`runtime`, `spawn`, `sim`) composes everything.
 const LAYERS: &[&[&str]] = &[
     // Pure: bytes in, bytes out, or process-wide facts.
-    &["codec", "protocol", "error", "host", "signals", "stats", "bulk"],
+    &[
+        "codec", "protocol", "error", "host", "signals", "stats", "bulk",
+    ],
     &["task", "journal", "progress"],
     &["registry"],
     &["transport"],

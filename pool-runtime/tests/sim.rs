@@ -141,7 +141,10 @@ fn jobs_open_at_once_get_their_own_results() {
         })
         .expect("handshake");
     let expected: u64 = (0..5000u64).map(|x| x * x).sum();
-    assert_eq!(sums, (144, 169, (0..10u64).map(|x| x * x).collect(), expected));
+    assert_eq!(
+        sums,
+        (144, 169, (0..10u64).map(|x| x * x).collect(), expected)
+    );
 }
 
 #[test]
@@ -149,7 +152,10 @@ fn a_dropped_stream_stops_sending() {
     COUNTED.store(0, Ordering::Relaxed);
     let ((taken, after), _) = sim(4, |_| 100)
         .run(|pool| {
-            let taken: Vec<_> = pool.map_unordered(counted, 0..1_000_000u64).take(5).collect();
+            let taken: Vec<_> = pool
+                .map_unordered(counted, 0..1_000_000u64)
+                .take(5)
+                .collect();
             let after = pool.map(square, 0..100u64).expect("map");
             (taken.len(), after)
         })

@@ -136,8 +136,8 @@ pub(crate) fn chunk_items(c: ChunkInput) -> usize {
     // work than the target (it would be corrected only when that chunk comes back).
     let growth = (GROWTH * f64::from(c.largest_done)).max(1.0);
     // (A hair over, so that an exact 2.0 computed as 1.999... still makes 2.)
-    (by_time.min(by_tail).max(floor).min(growth) * (1.0 + 1e-9))
-        .clamp(1.0, MAX_CHUNK_ITEMS as f64) as usize
+    (by_time.min(by_tail).max(floor).min(growth) * (1.0 + 1e-9)).clamp(1.0, MAX_CHUNK_ITEMS as f64)
+        as usize
 }
 
 /// True when a job already holds more arrived-but-unread results than one window of

@@ -1,0 +1,268 @@
+//! MPI transport: point-to-point messages on the pool's own duplicated communicators.
+//!
+//! Small frames (at most [`SMALL`] bytes: task and result frames of small items, HELLO, STOP,
+//! BYE) land in receives posted ahead of time: the receiver polls the oldest one with
+//! `MPI_Test`, which costs one turn of MPI's progress engine, and finds the frame already in
+//! its buffer. Polling with a probe instead (`MPI_Improbe`) costs a request and a search of the
+//! unexpected-message queue every turn, and then one more call to receive: that doubled the
+//! per-task cost of a ping-pong of tiny tasks.
+//!
+//! A larger frame travels on a second communicator (`bulk`), where the receiver takes it with a
+//! matched probe (`MPI_Mprobe` + `MPI_Mrecv`) into a buffer of exactly its size; an empty
+//! [`ANNOUNCE`] frame on the first communicator tells the receiver that it is coming. Frames of
+//! any size thus keep their order and need no size limit or fixed buffer.
+//!
+//! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
+//! bytes on the first one ([`send_small`] and [`send_now`] check): that matters, because Open MPI 4.1 writes a
+//! message longer than its posted receive past the end of the buffer (measured, for the self,
+//! shared-memory and TCP transports alike). A peer speaking another version of this layout is
+//! refused at the handshake: its HELLO names the protocol version.
+//!
+//! Every send of the master is non-blocking (`MPI_Isend`) and keeps its buffer until the send
+//! completes: the master never waits on a send, so a worker blocked sending a large result to it
+//! can never deadlock with it. Workers send small frames with a plain, blocking `MPI_Send`,
+//! and large results with `MPI_Isend`, so they decode and run their next chunk while the
+//! master copies the last result out of their memory (shared memory). Over TCP, though, a large
+//! message moves only while its sender is inside MPI, and the master waits for a frame it was
+//! told about: so a worker lets a send run on only into a chunk expected to be short
+//! ([`OVERLAP_NS`]), and finishes it before a long one (measured: without this, one worker's
+//! 1 s chunks held every other worker's results back).
+
+mod endpoint;
+
+use std::os::raw::c_int;
+
+use mpi::ffi;
+use mpi::raw::AsRaw;
+use mpi::topology::{Communicator, SimpleCommunicator};
+
+use super::{Incoming, MasterLink, Waiter, WorkerLink};
+use crate::protocol::{MAX_FRAME, Tag};
+use endpoint::*;
+
+/// Frames up to this size land in receives posted ahead of time; larger ones go through the
+/// bulk communicator.
+const SMALL: usize = 64 << 10;
+
+/// The tag of the frame that announces a frame on the bulk communicator. Never one of the
+/// protocol's tags; the master and the worker loop never see it.
+const ANNOUNCE: c_int = 0x7f00;
+
+/// Receives the master keeps posted, at most: results that can land at once.
+const MAX_MASTER_POSTED: usize = 16;
+
+/// Receives a worker keeps posted: the chunk it runs next, and the one after.
+const WORKER_POSTED: usize = 2;
+
+/// Send buffers kept for reuse; more would only hold memory.
+const MAX_FREE_BUFFERS: usize = 64;
+
+/// Results a worker may have on their way to the master at once.
+const MAX_WORKER_SENDS: usize = 2;
+
+/// A worker lets a large result finish sending while it runs its next chunk only when that
+/// chunk is expected to take less than this; before a longer one it finishes the send first.
+/// Over TCP a large message moves only while its sender is inside MPI, and the master waits
+/// for an announced frame: this bounds how long a worker's computing can hold the master up.
+/// Over shared memory the master copies the data itself, so the overlap costs nothing there.
+const OVERLAP_NS: u64 = 1_000_000;
+
+pub(crate) struct MpiMaster {
+    end: Endpoint,
+}
+
+impl MpiMaster {
+    /// The master's end of `comm`, where the workers are ranks 1 and up. Collective: every
+    /// worker makes its [`MpiWorker`] on the same communicator.
+    pub(crate) fn new(comm: SimpleCommunicator) -> MpiMaster {
+        let workers = usize::try_from(comm.size()).unwrap_or(1).saturating_sub(1);
+        // SAFETY: a constant MPI provides.
+        let any = unsafe { ffi::RSMPI_ANY_SOURCE };
+        let depth = (2 * workers).clamp(2, MAX_MASTER_POSTED);
+        MpiMaster {
+            end: Endpoint::new(comm, any, depth, MAX_FREE_BUFFERS),
+        }
+    }
+}
+
+impl MasterLink for MpiMaster {
+    fn workers(&self) -> usize {
+        usize::try_from(self.end.comm.size()).unwrap_or(1) - 1
+    }
+
+    fn rank_of(&self, worker: usize) -> usize {
+        worker + 1
+    }
+
+    fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>) {
+        let rank = c_int::try_from(worker + 1).expect("rank fits in an int");
+        let end = &mut self.end;
+        let comm = end.comm.as_raw();
+        if frame.len() <= SMALL {
+            end.pending
+                .push_back(send_small(comm, rank, tag as c_int, frame));
+        } else {
+            let send = isend(end.bulk.get(), rank, tag as c_int, frame);
+            end.pending.push_back(send);
+            end.pending
+                .push_back(send_small(comm, rank, ANNOUNCE, Vec::new()));
+        }
+    }
+
+    fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming> {
+        let mut waiter = std::mem::take(&mut self.end.waiter);
+        let incoming = waiter.wait_until(|| self.try_recv(), stop);
+        self.end.waiter = waiter;
+        incoming
+    }
+
+    fn try_recv(&mut self) -> Option<Incoming> {
+        let mut spare = self.end.free.pop();
+        let taken = self.end.take(&mut spare);
+        if let Some(spare) = spare {
+            self.end.free.push(spare);
+        }
+        let (source, tag, bytes) = taken?;
+        Some(Incoming {
+            worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
+            tag,
+            bytes,
+        })
+    }
+
+    fn reclaim_send_buffer(&mut self) -> Option<Vec<u8>> {
+        self.end.free.pop()
+    }
+
+    fn started(&mut self) {
+        // Every worker speaks this protocol, so each joined the duplication and is polling:
+        // complete it now, before any worker starts a task (a worker deep in a long task
+        // would not progress it).
+        self.end.bulk.get();
+    }
+
+    fn close(&mut self) {
+        let mut waiter = Waiter::default();
+        waiter.wait(|| {
+            self.end.complete_sends(false);
+            self.end.pending.is_empty().then_some(())
+        });
+        self.end.posted.cancel();
+    }
+
+    fn abort(&mut self, code: i32) -> ! {
+        self.end.comm.abort(code)
+    }
+}
+
+pub(crate) struct MpiWorker {
+    end: Endpoint,
+    rank: usize,
+}
+
+impl MpiWorker {
+    /// A worker's end of `comm`, where the master is rank 0. Collective with
+    /// [`MpiMaster::new`].
+    pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
+        MpiWorker {
+            rank: usize::try_from(comm.rank()).unwrap_or(0),
+            end: Endpoint::new(comm, 0, WORKER_POSTED, MAX_WORKER_SENDS),
+        }
+    }
+}
+
+impl WorkerLink for MpiWorker {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn recv(&mut self, frame: &mut Vec<u8>) -> i32 {
+        let mut waiter = std::mem::take(&mut self.end.waiter);
+        // The buffer of the frame before becomes the next posted receive.
+        let mut spare = Some(std::mem::take(frame));
+        let (_, tag, bytes) = waiter.wait(|| self.end.take(&mut spare));
+        self.end.waiter = waiter;
+        *frame = bytes;
+        tag
+    }
+
+    fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
+        assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
+        let end = &mut self.end;
+        let comm = end.comm.as_raw();
+        if frame.len() <= SMALL {
+            // Blocking: a small frame has left before the worker runs any more of the user's
+            // code, so the master's oldest posted receive never waits on a computing worker.
+            send_now(comm, 0, tag as c_int, frame);
+        } else {
+            while end.pending.len() >= MAX_WORKER_SENDS {
+                end.complete_sends(true);
+            }
+            let buf = std::mem::replace(frame, end.free.pop().unwrap_or_default());
+            end.pending
+                .push_back(isend(end.bulk.get(), 0, tag as c_int, buf));
+            send_now(comm, 0, ANNOUNCE, &[]);
+        }
+        if tag == Tag::Bye {
+            // The last frame: every send completes, and no receive stays posted.
+            end.complete_sends(true);
+            end.posted.cancel();
+        }
+    }
+
+    fn before_run(&mut self, expected_ns: u64) {
+        if !self.end.pending.is_empty() && expected_ns > OVERLAP_NS {
+            self.end.complete_sends(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// Polls `master` until a frame arrives (the sends below are to this very process).
+    fn next(master: &mut MpiMaster) -> Incoming {
+        loop {
+            if let Some(incoming) = master.try_recv() {
+                return incoming;
+            }
+        }
+    }
+
+    /// One process, frames sent to itself: small frames land in posted receives in order,
+    /// and a large one arrives whole, in its place, through the bulk communicator.
+    #[test]
+    fn frames_of_every_size_arrive_in_order() {
+        let Some(universe) = mpi::initialize() else {
+            return;
+        };
+        let mut master = MpiMaster::new(universe.world().duplicate());
+        let (comm, bulk) = (master.end.comm.as_raw(), master.end.bulk.get());
+        let big: Vec<u8> = (0..3 * SMALL).map(|i| i as u8).collect();
+        let mut sends: VecDeque<PendingSend> = [
+            send_small(comm, 0, Tag::Result as c_int, vec![1, 2, 3]),
+            isend(bulk, 0, Tag::Result as c_int, big.clone()),
+            send_small(comm, 0, ANNOUNCE, Vec::new()),
+            send_small(comm, 0, Tag::Bye as c_int, Vec::new()),
+            send_small(comm, 0, Tag::Hello as c_int, vec![9; SMALL]),
+        ]
+        .into();
+        let first = next(&mut master);
+        assert_eq!(
+            (first.worker, first.tag, first.bytes),
+            (0, Tag::Result as i32, vec![1, 2, 3])
+        );
+        let second = next(&mut master);
+        assert_eq!(second.tag, Tag::Result as i32);
+        assert!(second.bytes == big, "the bulk frame arrives whole");
+        let third = next(&mut master);
+        assert_eq!((third.tag, third.bytes.len()), (Tag::Bye as i32, 0));
+        let last = next(&mut master);
+        assert_eq!((last.tag, last.bytes.len()), (Tag::Hello as i32, SMALL));
+        while complete_oldest(&mut sends, true).is_some() {}
+        master.close();
+    }
+}
