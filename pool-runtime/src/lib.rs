@@ -48,8 +48,8 @@
 //!   open a *job*; several may be open at once.
 //! - **Chunks.** The master cuts a job's inputs into *chunks* of consecutive inputs, one
 //!   message each, and keeps `prefetch` chunks in flight per worker so that no worker waits
-//!   for the master. Chunks adapt to the measured task time (about 1 ms of work each) unless
-//!   [`Options::chunksize`] fixes them. Inputs are read lazily: at most about two windows of
+//!   for the master. Chunks adapt to the measured task time (see [`Options::chunksize`],
+//!   which fixes them instead). Inputs are read lazily: at most about two windows of
 //!   `workers × prefetch × chunk` inputs are held at once.
 //!
 //! # Modes

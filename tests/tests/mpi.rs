@@ -34,6 +34,18 @@ fn results_are_right_in_every_mode() {
     scenario_everywhere("results");
 }
 
+/// 32 ranks on a 2-core machine: 31 workers sleeping through 620 tasks, every one used.
+#[test]
+fn thirty_two_ranks_oversubscribed() {
+    let r = mpirun(32, SCENARIOS, &["wide"]);
+    r.assert_success();
+    assert!(
+        r.stdout.contains("scenario wide passed with 31 workers"),
+        "{}",
+        r.describe()
+    );
+}
+
 #[test]
 fn task_errors_are_reported_and_the_pool_goes_on() {
     scenario_everywhere("errors");

@@ -46,9 +46,11 @@ impl Options {
     /// Sends inputs to workers in chunks of exactly `n` (at least 1).
     ///
     /// By default chunks adapt: one input at a time until the task's duration is measured,
-    /// then as many as keep a worker busy for about a millisecond, split finer at the end of
-    /// a run (when the input's length is known) so the workers finish together. Larger chunks
-    /// cost less per task; smaller ones balance load better.
+    /// then as many as keep a worker busy for a target time (1 ms on a few workers, longer
+    /// on many, so the master keeps up: 16 ms at 1,000 workers), fewer for a worker measured
+    /// slower than the rest, split finer at the end of a run (when the input's length is
+    /// known) so the workers finish together. Larger chunks cost less per task; smaller ones
+    /// balance load better.
     #[must_use]
     pub fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = Some(n.max(1));

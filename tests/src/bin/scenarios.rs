@@ -220,6 +220,23 @@ fn million(pool: &Pool) -> Result<(), Error> {
     Ok(())
 }
 
+/// `wide`: 20 sleep tasks per worker (10 ms each), in order, every worker busy; for a run of
+/// many ranks (32 in `tests/mpi.rs`, on 2 cores).
+fn wide(pool: &Pool) -> Result<(), Error> {
+    let n = 20 * pool.workers() as u64;
+    let slept = pool.map_with(sleep_ms, (0..n).map(|_| 10), one_by_one())?;
+    assert_eq!(slept, vec![10; n as usize]);
+    let idle: Vec<usize> = pool
+        .stats()
+        .workers
+        .iter()
+        .filter(|w| w.tasks == 0)
+        .map(|w| w.rank)
+        .collect();
+    assert!(idle.is_empty(), "ranks {idle:?} ran no task");
+    Ok(())
+}
+
 /// `hosts`: the `results` and `errors` checks, then where the tasks ran: one line
 /// `worker at HOST NETNS: K tasks` per place a worker ran tasks, the hosts that task errors
 /// name, and the master's place. Run across network namespaces by `tests/multihost.rs`.
@@ -275,6 +292,7 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         "journal" => journal(pool)?,
         "million" => million(pool)?,
         "hosts" => hosts(pool)?,
+        "wide" => wide(pool)?,
         other => panic!("unknown scenario {other:?}"),
     }
     println!("scenario {scenario} passed with {} workers", pool.workers());
