@@ -271,7 +271,7 @@ pub mod __private {
     pub use crate::pool::Pool;
     pub use crate::registry::{InvokeFn, TaskEntry};
     pub use crate::runtime::{MainResult, run, run_spawning};
-    pub use crate::task::{Task, TaskResult, invoke, task_id};
+    pub use crate::task::{CauseChain, Causes, Task, TaskResult, invoke, task_id};
     pub use inventory;
     pub use serde;
 
@@ -292,10 +292,13 @@ pub mod __private {
         invoke::<T::Args, T::Output>(input, output, f)
     }
 
-    /// The value of a fallible task, or its error's message. Called as
-    /// `into_task_result::<ReturnType>(value)`, so a missing `Display` on the error type is
-    /// reported at the user's return type.
-    pub fn into_task_result<R: TaskResult>(value: R) -> Result<R::Ok, String> {
-        value.into_task_result()
+    /// The value of a fallible task, or its error's message: `{:#}`, then the `causes` the
+    /// message does not contain yet. Called as `into_task_result::<ReturnType>(value,
+    /// causes)`, so a missing `Display` on the error type is reported at the user's return
+    /// type; `causes` come from `(&&Causes(&value)).causes()` (see [`CauseChain`]).
+    pub fn into_task_result<R: TaskResult>(value: R, causes: Vec<String>) -> Result<R::Ok, String> {
+        value
+            .into_task_result()
+            .map_err(|message| crate::task::with_causes(message, causes))
     }
 }
