@@ -259,6 +259,8 @@ pub use crate::task::{Task, TaskResult};
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
 
+pub use crate::runtime::{Launch, local};
+
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{Bulk, Error, Options, Pool, Stats, TaskError, pool_main, pool_task};
@@ -270,6 +272,7 @@ pub mod __private {
     pub use crate::error::TaskFailure;
     pub use crate::pool::Pool;
     pub use crate::registry::{InvokeFn, TaskEntry};
+    pub use crate::runtime::Launch;
     pub use crate::runtime::{MainResult, run, run_spawning};
     pub use crate::task::{CauseChain, Causes, Task, TaskResult, invoke, task_id};
     pub use inventory;

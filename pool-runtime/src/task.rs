@@ -179,6 +179,11 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// True while the calling thread runs a pool task.
+pub(crate) fn in_task() -> bool {
+    IN_TASK.with(Cell::get)
+}
+
 /// Installs (once) a panic hook that records the message of a panic inside a task instead of
 /// printing it: the master reports it, with the item index, rank and host. Every other panic
 /// goes to the hook that was installed before.
