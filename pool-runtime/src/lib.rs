@@ -304,4 +304,50 @@ pub mod __private {
             .into_task_result()
             .map_err(|message| crate::task::with_causes(message, causes))
     }
+
+    /// `Launch::new().init(setup)` for `#[pool_main(init = setup)]`, with `setup` checked at
+    /// the user's path (one error, with a fix, when it is not a function that fits).
+    pub fn launch_with_init<F: InitFn<R> + 'static, R>(setup: F) -> Launch {
+        Launch::new().init_status(Box::new(move || setup.call()))
+    }
+
+    /// What `#[pool_main(init = ...)]` takes: a function without arguments that returns
+    /// `()` or `Result<(), E>` with `E: Debug`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` can't be the `init` function of `#[pool_main(init = ...)]`",
+        label = "expected a function that takes no arguments and returns `()` or `Result<(), E>`",
+        note = "write `fn setup() {{ ... }}` and name it: `#[pool_main(init = setup)]`"
+    )]
+    pub trait InitFn<R> {
+        /// Runs it; returns the exit status (0, or 1 after printing its error).
+        fn call(self) -> i32;
+    }
+
+    impl<F: FnOnce() -> R, R: InitResult> InitFn<R> for F {
+        fn call(self) -> i32 {
+            self().report()
+        }
+    }
+
+    /// What an `init` function may return: what `main` may ([`MainResult`]).
+    #[diagnostic::on_unimplemented(
+        message = "an `init` function must return `()` or `Result<(), E>` where `E: Debug`, not `{Self}`",
+        label = "unsupported return type"
+    )]
+    pub trait InitResult {
+        /// Prints the error, if any, and returns the process exit status.
+        fn report(self) -> i32;
+    }
+
+    impl InitResult for () {
+        fn report(self) -> i32 {
+            MainResult::report(self)
+        }
+    }
+
+    impl<E: ::std::fmt::Debug> InitResult for Result<(), E> {
+        fn report(self) -> i32 {
+            MainResult::report(self)
+        }
+    }
 }
