@@ -259,6 +259,7 @@ pub use crate::task::{Task, TaskResult};
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
 
+pub use crate::progress::progress_bars;
 pub use crate::runtime::{Launch, local};
 
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
