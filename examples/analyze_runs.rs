@@ -70,9 +70,11 @@ fn analyze(run: Run) -> Summary {
 }
 
 #[pool_main]
-fn main(pool: &mut Pool) -> Result<(), Error> {
+fn main(pool: &mut Pool) -> Result<(), Box<dyn std::error::Error>> {
     let runs: u32 = match std::env::args().nth(1) {
-        Some(arg) => arg.parse().expect("usage: analyze_runs [NUMBER_OF_RUNS]"),
+        Some(arg) => arg
+            .parse()
+            .map_err(|e| format!("usage: analyze_runs [NUMBER_OF_RUNS]: {e}"))?,
         None => 2_000,
     };
     let start = Instant::now();

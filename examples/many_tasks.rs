@@ -1,5 +1,7 @@
 //! Several task types in one pool: zero, one and many arguments, a fallible task, a task in
-//! another module, and the three ways to run them (`map`, `map_unordered`, `submit`).
+//! another module, and the three ways to run them (`map`, `map_unordered`, `submit`); a setup
+//! function that runs on every rank (`#[pool_main(init = setup)]`), so that the workers' log
+//! lines show too.
 //!
 //! ```text
 //! cargo run --release --example many_tasks
@@ -8,9 +10,21 @@
 
 use pool_runtime::prelude::*;
 
-/// Counts the words of a text.
+/// Runs in every process (master and workers) before the pool starts: the subscriber it
+/// installs prints the warnings of this process, tasks included.
+fn setup() {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Counts the words of a text; warns (on the worker that runs it) about an empty one.
 #[pool_task]
 fn word_count(text: String) -> usize {
+    if text.is_empty() {
+        tracing::warn!(pid = std::process::id(), "word_count: an empty text");
+    }
     text.split_whitespace().count()
 }
 
@@ -39,8 +53,8 @@ mod stats {
     }
 }
 
-#[pool_main]
-fn main(pool: &mut Pool) -> Result<(), Error> {
+#[pool_main(init = setup)]
+fn main(pool: &mut Pool) -> Result<(), Box<dyn std::error::Error>> {
     let texts = ["the quick brown fox", "jumps over", "the lazy dog", ""];
     let counts = pool.map(word_count, texts.iter().map(|t| t.to_string()))?;
     println!("word counts: {counts:?}");

@@ -3,16 +3,18 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
-use syn::{LitInt, LitStr, Path, Token};
+use syn::{Expr, LitInt, LitStr, Path, Token};
 
 const NAME_EXAMPLE: &str = "name = \"module::task\"";
 const CRATE_EXAMPLE: &str = "crate = \"::pool_runtime\"";
 const WORKERS_EXAMPLE: &str = "workers = 4";
+const INIT_EXAMPLE: &str = "init = setup";
 
 /// MPI counts processes in `int`s, and the master is one of them.
 const MAX_WORKERS: u64 = i32::MAX as u64 - 1;
 
 mod kw {
+    syn::custom_keyword!(init);
     syn::custom_keyword!(name);
     syn::custom_keyword!(workers);
 }
@@ -30,6 +32,8 @@ pub(crate) struct MainArgs {
     pub(crate) krate: Option<Path>,
     /// `workers = N`: spawn N workers when started as a single process.
     pub(crate) workers: Option<u64>,
+    /// `init = path`: a function to run on every rank before the pool starts.
+    pub(crate) init: Option<Path>,
 }
 
 /// The runtime crate's path: `crate = "..."` or `::pool_runtime`.
@@ -148,9 +152,72 @@ fn parse_workers(input: ParseStream<'_>, key: Span) -> syn::Result<u64> {
     }
 }
 
+/// `= path` after `init`: the path of a function, with an error that says how to write it
+/// for anything else (a string, a call, a closure).
+fn parse_init(input: ParseStream<'_>, key: Span) -> syn::Result<Path> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            key,
+            format!("expected a value: `{INIT_EXAMPLE}`, where `fn setup() {{ ... }}`"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        let name = lit.value();
+        let example = if lit.parse::<Path>().is_ok() {
+            format!("init = {name}")
+        } else {
+            INIT_EXAMPLE.to_owned()
+        };
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("write the function's path without quotes: `{example}`"),
+        ));
+    }
+    let expr: Expr = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("expected the path of a function: `{INIT_EXAMPLE}`"),
+        )
+    })?;
+    match expr {
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(p.path),
+        Expr::Call(call) if call.args.is_empty() => {
+            let example = match &*call.func {
+                Expr::Path(p) => format!("init = {}", crate::task::pretty(&p.path)),
+                _ => INIT_EXAMPLE.to_owned(),
+            };
+            Err(syn::Error::new(
+                call.paren_token.span.join(),
+                format!(
+                    "name the function without calling it: `{example}` (the pool calls it, on \
+                     every rank)"
+                ),
+            ))
+        }
+        Expr::Closure(closure) => Err(syn::Error::new_spanned(
+            closure,
+            format!(
+                "`init` takes the path of a function, not a closure: move the code into \
+                 `fn setup() {{ ... }}` and write `{INIT_EXAMPLE}`"
+            ),
+        )),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "`init` takes the path of a function: `{INIT_EXAMPLE}`, where \
+                 `fn setup() {{ ... }}`"
+            ),
+        )),
+    }
+}
+
 // #[pool_main]
 // #[pool_main(workers = 4)]
+// #[pool_main(init = setup)]
 // #[pool_main(crate = "::my::pool_runtime")]
+// #[pool_main(init = setup, workers = 4, crate = "::my::pool_runtime")]
 impl Parse for MainArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = MainArgs::default();
@@ -160,6 +227,10 @@ impl Parse for MainArgs {
                 let key: kw::workers = input.parse()?;
                 let workers = parse_workers(input, key.span)?;
                 set_once(&mut args.workers, workers, key.span, "workers")?;
+            } else if lookahead.peek(kw::init) {
+                let key: kw::init = input.parse()?;
+                let init = parse_init(input, key.span)?;
+                set_once(&mut args.init, init, key.span, "init")?;
             } else if lookahead.peek(Token![crate]) {
                 let key: Token![crate] = input.parse()?;
                 let path = parse_crate_path(input, key.span)?;
@@ -190,6 +261,48 @@ mod tests {
         assert_eq!(e.to_string(), "`name` is set twice; remove one of them");
         let e = syn::parse_str::<TaskArgs>("threads = 4").err().unwrap();
         assert_eq!(e.to_string(), "expected `name` or `crate`");
+    }
+
+    #[test]
+    fn init_args() {
+        let a: MainArgs = syn::parse_str("init = setup::logging, workers = 2").unwrap();
+        assert_eq!(crate::task::pretty(&a.init.unwrap()), "setup::logging");
+        assert_eq!(a.workers, Some(2));
+        for (text, error) in [
+            (
+                "init",
+                "expected a value: `init = setup`, where `fn setup() { ... }`",
+            ),
+            (
+                "init = \"setup\"",
+                "write the function's path without quotes: `init = setup`",
+            ),
+            (
+                "init = \"not a path\"",
+                "write the function's path without quotes: `init = setup`",
+            ),
+            (
+                "init = setup()",
+                "name the function without calling it: `init = setup` (the pool calls it, on \
+                 every rank)",
+            ),
+            (
+                "init = || {}",
+                "`init` takes the path of a function, not a closure: move the code into `fn \
+                 setup() { ... }` and write `init = setup`",
+            ),
+            (
+                "init = 4",
+                "`init` takes the path of a function: `init = setup`, where `fn setup() { ... }`",
+            ),
+            (
+                "init = a, init = b",
+                "`init` is set twice; remove one of them",
+            ),
+        ] {
+            let e = syn::parse_str::<MainArgs>(text).err().unwrap();
+            assert_eq!(e.to_string(), error, "{text}");
+        }
     }
 
     #[test]
@@ -229,7 +342,7 @@ mod tests {
                 "workers = 2, workers = 3",
                 "`workers` is set twice; remove one of them",
             ),
-            ("threads = 4", "expected `workers` or `crate`"),
+            ("threads = 4", "expected one of: `workers`, `init`, `crate`"),
         ] {
             let e = syn::parse_str::<MainArgs>(text).err().unwrap();
             assert_eq!(e.to_string(), error, "{text}");

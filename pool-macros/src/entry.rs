@@ -11,7 +11,11 @@
 //! }
 //! ```
 //! Worker ranks never run the body: `run` sends them into the worker loop. With
-//! `#[pool_main(workers = N)]`, the call is `run_spawning::<_, R>(N, ...)` instead.
+//! `#[pool_main(workers = N)]`, the call is `run_spawning::<_, R>(N, ...)` instead; with
+//! `#[pool_main(init = setup)]`, it is
+//! `launch_with_init(setup)[.workers(N)].run::<_, R>(...)`: `Launch::new().init(setup)`,
+//! checked at the user's path (a function without arguments that returns `()` or
+//! `Result<(), E>`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -143,17 +147,29 @@ fn generate(args: &MainArgs, func: ItemFn, call: bool) -> TokenStream {
             ReturnType::Default => quote!(()),
             ReturnType::Type(_, ty) => quote!(#ty),
         };
-        match args.workers {
-            None => quote! {
-                #krate::__private::run::<_, #ret>(|__pool: &mut #krate::__private::Pool| #call_inner)
+        let closure = quote!(|__pool: &mut #krate::__private::Pool| #call_inner);
+        match (&args.init, args.workers) {
+            (Some(init), workers) => {
+                let workers = workers.map(|workers| {
+                    let workers = proc_macro2::Literal::u64_unsuffixed(workers);
+                    quote!(.workers(#workers))
+                });
+                // At the path's span, so that a path that is not a fitting function is
+                // reported there, once.
+                let launch = respan(quote!(#krate::__private::launch_with_init), init.span());
+                quote! {
+                    #launch(#init)
+                        #workers
+                        .run::<_, #ret>(#closure)
+                }
+            }
+            (None, None) => quote! {
+                #krate::__private::run::<_, #ret>(#closure)
             },
-            Some(workers) => {
+            (None, Some(workers)) => {
                 let workers = proc_macro2::Literal::u64_unsuffixed(workers);
                 quote! {
-                    #krate::__private::run_spawning::<_, #ret>(
-                        #workers,
-                        |__pool: &mut #krate::__private::Pool| #call_inner,
-                    )
+                    #krate::__private::run_spawning::<_, #ret>(#workers, #closure,)
                 }
             }
         }

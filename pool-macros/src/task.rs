@@ -13,6 +13,8 @@
 //!     fn __pool_invoke(input: &[u8], output: &mut Vec<u8>) -> Result<(), TaskFailure> {
 //!         invoke_task::<analyze>(input, output, |arg| Ok(__pool_task_fn(arg)))
 //!     }
+//!     // (a fallible task: `into_task_result::<R>(value, causes)`, `causes` found by
+//!     // `(&&Causes(&value)).causes()`, the error's `source()` chain when it has one)
 //!     inventory::submit! { TaskEntry::new(NAME, __pool_invoke) }
 //! };
 //! ```
@@ -409,9 +411,16 @@ fn generate(args: &TaskArgs, func: ItemFn) -> TokenStream {
             // is reported there.
             let span = result_err_type(ty).unwrap_or(ty).span();
             let convert = respan(quote!(#private::into_task_result::<), span);
-            let close = respan(quote!(>(__pool_value)), span);
+            let close = respan(quote!(>(__pool_value, __pool_causes)), span);
+            // The error's causes, through the most specific `CauseChain` impl for the
+            // concrete type (autoref specialization): a `std::error::Error` walks its
+            // `source()` chain; any other type has no causes to add and needs no bound here.
             let body = quote!({
                 let __pool_value = #call;
+                let __pool_causes = {
+                    use #private::CauseChain as _;
+                    (&&#private::Causes(&__pool_value)).causes()
+                };
                 #convert #ty #close
             });
             (quote!(#ty), output_ty, body)

@@ -19,10 +19,11 @@
 //! }
 //!
 //! #[pool_main]
-//! fn main(pool: &mut Pool) -> Result<(), Error> {
+//! fn main(pool: &mut Pool) -> Result<(), Box<dyn std::error::Error>> {
 //!     let runs = (0..100).map(|id| Run { id, samples: vec![id as f64; 10] });
 //!     let means = pool.map(mean, runs)?; // in input order
 //!     println!("{:?}", &means[..3]);
+//!     std::fs::write("means.txt", format!("{means:?}"))?; // `?` works on any error
 //!     Ok(())
 //! }
 //! ```
@@ -58,9 +59,15 @@
 //! |---|---|
 //! | `mpirun -n N app` | rank 0 is the master, ranks 1..N-1 are workers (N-1 workers) |
 //! | `srun -n N app` (Slurm; in a batch script, `srun app`) | the same |
-//! | `app`, `cargo run` | one process: one worker thread per core (`POOL_THREADS=k` to choose), every task through the same serialization round trip |
-//! | `mpirun -n 1 app` | one process, as above, on the cores mpirun gave it |
+//! | `app`, `cargo run` | one process without MPI (no `MPI_Init`: it starts in milliseconds): one worker thread per core (`POOL_THREADS=k` to choose), every task through the same serialization round trip |
+//! | `mpirun -n 1 app` | one process, as above, on the cores mpirun gave it (MPI started) |
 //! | `POOL_WORKERS=N app`, or `#[pool_main(workers = N)]` | one process that spawns N worker processes (`MPI_Comm_spawn`, Open MPI), then runs as `mpirun -n N+1` would |
+//! | [`local`]`(threads, \|pool\| ...)` in any code | a pool of worker threads that returns, any number of times in one process: `#[test]`s, libraries |
+//!
+//! A process starts MPI only when an MPI launcher started it, which it sees in the
+//! environment the launcher sets (Open MPI's `mpirun`; MPICH's and Intel MPI's Hydra; PMIx and
+//! PMI-2 launchers such as `srun --mpi=pmix`; a Slurm step of several tasks), or in spawn mode;
+//! `POOL_MPI=1` starts it for a launcher not on that list.
 //!
 //! The master mostly waits (it sleeps while tasks run), so `-n cores+1` keeps every core
 //! busy. [`Pool::workers`] says how many workers there are.
@@ -81,12 +88,73 @@
 //!
 //! | variable | effect |
 //! |---|---|
-//! | `POOL_THREADS=k` | worker threads in single-process mode (default: one per core) |
+//! | `POOL_THREADS=k` | worker threads in single-process mode (default: one per core), and for [`local`]`(0, ..)` |
+//! | `POOL_MPI=1` | start MPI even though no known MPI launcher started the process |
 //! | `POOL_WORKERS=N` | spawn mode: start N worker processes (wins over `#[pool_main(workers = N)]`; ignored with a warning under `mpirun -n K`, K > 1) |
 //! | `POOL_SPAWN_TIMEOUT=s` | how long spawned workers may take to start and say hello (default 30 s) |
 //! | `POOL_PROGRESS=1` / `0` | show progress even without a terminal (plain lines, every 5 s at first, and at the end) / never |
 //! | `POOL_STATS=1` | print the run's [`Stats`] as a table on stderr at shutdown (also when a signal or a dead worker ends the run) |
 //! | `POOL_STATS=path.json` | write them as JSON to `path.json` then |
+//!
+//! # Setup on every rank
+//!
+//! `#[pool_main(init = setup)]` (without the macro: [`Launch::init`]) runs `fn setup()` in
+//! every process, master and workers, before anything else: before MPI starts and before any
+//! task runs (once in a single process). Install a `tracing` subscriber or a logger there (one
+//! installed in `main`'s body exists on the master only, so the workers' log lines would
+//! vanish under `mpirun`), set environment variables, size a thread pool. `setup` returns `()`
+//! or `Result<(), E>`, as `main` does.
+//!
+//! ```no_run
+//! use pool_runtime::prelude::*;
+//!
+//! fn setup() {
+//!     // For example: tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+//! }
+//!
+//! #[pool_task]
+//! fn work(x: u64) -> u64 {
+//!     tracing::info!(x, "working"); // shows on every rank
+//!     x + 1
+//! }
+//!
+//! #[pool_main(init = setup)]
+//! fn main(pool: &mut Pool) -> Result<(), Error> {
+//!     pool.map(work, 0..10)?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Under `mpirun`, each rank may be bound to some cores (Open MPI binds each rank to one core
+//! when it starts two ranks or fewer): a thread pool inside a task, such as rayon's, then sees
+//! as many threads as [`std::thread::available_parallelism`] says, which is that binding;
+//! `mpirun --bind-to none` lifts it.
+//!
+//! # Testing pool code
+//!
+//! [`local`] gives a `#[test]` a pool: it returns, and a failed assertion inside fails the
+//! test with its message, after the workers have stopped.
+//!
+//! ```
+//! # use pool_runtime::prelude::*;
+//! # #[pool_task]
+//! # fn square(x: u64) -> u64 {
+//! #     x * x
+//! # }
+//! # fn main() {
+//! // #[test]
+//! # fn squares() {
+//! pool_runtime::local(2, |pool: &mut Pool| {
+//!     assert_eq!(pool.map(square, [1, 2, 3]).unwrap(), [1, 4, 9]);
+//! });
+//! # }
+//! # squares();
+//! # }
+//! ```
+//!
+//! To test under `mpirun` too, make the code a program (a `[[bin]]` with `#[pool_main]` that
+//! asserts and exits non-zero on failure) and run it from a `#[test]` with
+//! `mpirun -n 3` and `env!("CARGO_BIN_EXE_<name>")`, with a timeout; the README shows one.
 //!
 //! # Tasks
 //!
@@ -99,7 +167,11 @@
 //!
 //! A task that returns `Err` or panics becomes a [`TaskError`] with the item's index, the
 //! task's name, the rank and host that ran it, and the message (a panic's includes its
-//! location); the pool goes on. [`Pool::map`] stops sending new inputs at the first failure,
+//! location); the pool goes on. An error's message keeps its whole chain of causes, as
+//! anyhow's `{:#}` shows it: `reading data/nope.csv: No such file or directory (os error 2)`
+//! for an `anyhow::Error` with context, a `std::error::Error` with a `source()`, or a
+//! `Box<dyn Error>` (see [`TaskResult`]). A task that starts a pool ([`run`], [`local`])
+//! fails with a message that says a task can't. [`Pool::map`] stops sending new inputs at the first failure,
 //! lets running tasks finish and returns the failure with the lowest index as
 //! [`Error::Task`]; [`Pool::map_unordered`] yields every outcome, one per input. Arguments or
 //! results that cannot be (de)serialized fail that item only ([`TaskErrorKind`]). Pool-level
@@ -122,7 +194,8 @@
 //!   [`Options::progress`]: then a plain line every 5 s (less often as the run goes on: every
 //!   tenth of the time elapsed, at most every 5 minutes) and one at the end, for batch logs.
 //!   The display costs nothing per task: results are counted, and the display is updated at
-//!   most every 100 ms.
+//!   most every 100 ms. A program that draws `indicatif` bars of its own adds them to
+//!   [`progress_bars`], where pool draws its bars, so the two do not overwrite each other.
 //! - **Statistics.** [`Pool::stats`] returns what every worker did: tasks, failures,
 //!   chunks, busy and idle seconds, bytes sent and received; totals, efficiency
 //!   (busy / (workers × wall)) and load imbalance (busiest / mean busy − 1). The master counts
@@ -134,26 +207,17 @@
 //!   worker's hello), jobs opened and closed (`debug`),
 //!   failed tasks (`warn`, with task, index, rank, host and message), shutdown (`info`; each
 //!   worker's stop at `debug`), a job ended by a signal or a dead worker (`error`). The library installs no subscriber, so nothing is printed
-//!   unless your program installs one; fatal errors are always printed on stderr. To see the
-//!   start-up events too, install the subscriber before the pool starts, in a plain `main`
-//!   that calls [`run`]:
-//!
-//! ```no_run
-//! use pool_runtime::prelude::*;
-//!
-//! fn main() {
-//!     // For example: tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).init();
-//!     pool_runtime::run(|pool: &mut Pool| -> Result<(), Error> {
-//!         eprintln!("{}", pool.stats());
-//!         Ok(())
-//!     })
-//! }
-//! ```
+//!   unless your program installs one; fatal errors are always printed on stderr. Install it
+//!   in a setup function that runs on every rank before the pool starts
+//!   (`#[pool_main(init = setup)]`, above), so that the workers' events and the start-up
+//!   events show too.
 //!
 //! # What the macros generate
 //!
 //! `#[pool_main]` renames your function and calls [`run`] with it; worker ranks never return
-//! from `run`, so they never run your `main`'s body. Equivalent code without the macro:
+//! from `run`, so they never run your `main`'s body. With `init = setup` or `workers = N`, it
+//! calls `Launch::new().init(setup).workers(N).run(..)` instead ([`Launch`]). Equivalent code
+//! without the macro:
 //!
 //! ```no_run
 //! use pool_runtime::{Error, Pool};
@@ -220,7 +284,8 @@
 //! ```
 //!
 //! A task with several arguments takes them as a tuple (`type Args = (u64, u64)`), and a
-//! fallible one converts its `Result` with `into_task_result`. The exact expansions are kept
+//! fallible one converts its `Result` with `into_task_result`, after it has looked for the
+//! error's causes with `(&&Causes(&value)).causes()` (which the concrete error type decides). The exact expansions are kept
 //! as snapshots in the repository (`pool-macros/tests/expand/*.expanded.rs`, checked by
 //! `cargo test -p pool-macros`); `cargo expand` shows the same code with `inventory::submit!`
 //! and the derives expanded further.
@@ -260,6 +325,9 @@ pub use crate::task::{Task, TaskResult};
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
 
+pub use crate::progress::progress_bars;
+pub use crate::runtime::{Launch, local};
+
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{Bulk, Error, Options, Pool, Stats, TaskError, pool_main, pool_task};
@@ -271,8 +339,9 @@ pub mod __private {
     pub use crate::error::TaskFailure;
     pub use crate::pool::Pool;
     pub use crate::registry::{InvokeFn, TaskEntry};
+    pub use crate::runtime::Launch;
     pub use crate::runtime::{MainResult, run, run_spawning};
-    pub use crate::task::{Task, TaskResult, invoke, task_id};
+    pub use crate::task::{CauseChain, Causes, Task, TaskResult, invoke, task_id};
     pub use inventory;
     pub use serde;
 
@@ -293,10 +362,59 @@ pub mod __private {
         invoke::<T::Args, T::Output>(input, output, f)
     }
 
-    /// The value of a fallible task, or its error's message. Called as
-    /// `into_task_result::<ReturnType>(value)`, so a missing `Display` on the error type is
-    /// reported at the user's return type.
-    pub fn into_task_result<R: TaskResult>(value: R) -> Result<R::Ok, String> {
-        value.into_task_result()
+    /// The value of a fallible task, or its error's message: `{:#}`, then the `causes` the
+    /// message does not contain yet. Called as `into_task_result::<ReturnType>(value,
+    /// causes)`, so a missing `Display` on the error type is reported at the user's return
+    /// type; `causes` come from `(&&Causes(&value)).causes()` (see [`CauseChain`]).
+    pub fn into_task_result<R: TaskResult>(value: R, causes: Vec<String>) -> Result<R::Ok, String> {
+        value
+            .into_task_result()
+            .map_err(|message| crate::task::with_causes(message, causes))
+    }
+
+    /// `Launch::new().init(setup)` for `#[pool_main(init = setup)]`, with `setup` checked at
+    /// the user's path (one error, with a fix, when it is not a function that fits).
+    pub fn launch_with_init<F: InitFn<R> + 'static, R>(setup: F) -> Launch {
+        Launch::new().init_status(Box::new(move || setup.call()))
+    }
+
+    /// What `#[pool_main(init = ...)]` takes: a function without arguments that returns
+    /// `()` or `Result<(), E>` with `E: Debug`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` can't be the `init` function of `#[pool_main(init = ...)]`",
+        label = "expected a function that takes no arguments and returns `()` or `Result<(), E>`",
+        note = "write `fn setup() {{ ... }}` and name it: `#[pool_main(init = setup)]`"
+    )]
+    pub trait InitFn<R> {
+        /// Runs it; returns the exit status (0, or 1 after printing its error).
+        fn call(self) -> i32;
+    }
+
+    impl<F: FnOnce() -> R, R: InitResult> InitFn<R> for F {
+        fn call(self) -> i32 {
+            self().report()
+        }
+    }
+
+    /// What an `init` function may return: what `main` may ([`MainResult`]).
+    #[diagnostic::on_unimplemented(
+        message = "an `init` function must return `()` or `Result<(), E>` where `E: Debug`, not `{Self}`",
+        label = "unsupported return type"
+    )]
+    pub trait InitResult {
+        /// Prints the error, if any, and returns the process exit status.
+        fn report(self) -> i32;
+    }
+
+    impl InitResult for () {
+        fn report(self) -> i32 {
+            MainResult::report(self)
+        }
+    }
+
+    impl<E: ::std::fmt::Debug> InitResult for Result<(), E> {
+        fn report(self) -> i32 {
+            MainResult::report(self)
+        }
     }
 }

@@ -9,6 +9,10 @@
 //! the run goes on (once a minute after 10 minutes, at most every 5 minutes), and a last one at
 //! the end, which read well in a Slurm output file.
 //!
+//! A program that draws its own `indicatif` bars gets the [`MultiProgress`] pool draws in
+//! with [`progress_bars`] and adds its bars to it, so that the two do not overwrite each
+//! other's lines; from then on, pool's bars are drawn in it (on the same terminal as before).
+//!
 //! The hot path does nothing more: results handed out are counted in batches when the master
 //! looks for new ones (at least once per 64 results), failures where they are decoded (out of
 //! the hot path); the clock is read then too, and the bar or line updated at most every
@@ -18,10 +22,10 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// A bar shown without being asked for stays on screen when its call ran this long.
 const KEEP_AFTER: Duration = Duration::from_secs(1);
@@ -56,6 +60,70 @@ fn failures() -> u64 {
     FAILURES.with(Cell::get)
 }
 
+/// The bars of pool and of the program, once the program asked for them.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// The [`MultiProgress`] that pool draws its progress bars in, for a program that shows
+/// `indicatif` bars of its own while pool calls run: add them to it
+/// (`progress_bars().add(ProgressBar::new(n))`), and pool's bars and yours share the
+/// terminal instead of overwriting each other's lines.
+///
+/// The first call creates it, on the terminal pool would draw on: stderr when it is a
+/// terminal, or, on the master under `mpirun` or `srun` (where stderr is a pipe), the job's
+/// controlling terminal, so your bars show there too. With no terminal it is hidden, as are
+/// the bars in it. From the first call on, pool's bars go into it; whether pool shows one
+/// at all still follows `POOL_PROGRESS` and [`Options::progress`](crate::Options::progress)
+/// (`POOL_PROGRESS=0` hides pool's bars, yours stay). Call it on the master (in `main`);
+/// every call returns the same `MultiProgress` (a handle: clones draw together). It needs
+/// `indicatif = "0.18"` in your `Cargo.toml`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use indicatif::ProgressBar;
+/// use pool_runtime::prelude::*;
+///
+/// #[pool_task]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// #[pool_main]
+/// fn main(pool: &mut Pool) -> Result<(), Error> {
+///     let files = pool_runtime::progress_bars().add(ProgressBar::new(3));
+///     for _ in 0..3 {
+///         pool.map(square, 0..1_000_000)?; // pool's bar, above or below yours
+///         files.inc(1);
+///     }
+///     files.finish();
+///     Ok(())
+/// }
+/// ```
+pub fn progress_bars() -> MultiProgress {
+    BARS.get_or_init(|| match terminal() {
+        Some((target, _)) => MultiProgress::with_draw_target(target),
+        None => MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+    })
+    .clone()
+}
+
+/// Where a bar is drawn.
+enum Target {
+    /// On its own: on stderr, or (`Some`) on the controlling terminal.
+    Own(ProgressDrawTarget, Option<File>),
+    /// In the program's [`progress_bars`].
+    Multi(MultiProgress),
+}
+
+/// Where a bar would be drawn now: in [`progress_bars`] once the program asked for them
+/// (nowhere if they are hidden), else on a terminal of its own.
+fn target() -> Option<Target> {
+    match BARS.get() {
+        Some(multi) => (!multi.is_hidden()).then(|| Target::Multi(multi.clone())),
+        None => terminal().map(|(target, tty)| Target::Own(target, tty)),
+    }
+}
+
 /// The progress display of one call; off unless wanted.
 #[derive(Debug)]
 pub(crate) struct Progress(Option<Box<Shown>>);
@@ -79,8 +147,10 @@ struct Shown {
 
 #[derive(Debug)]
 enum Out {
-    /// A bar, on stderr or (`Some`) on the controlling terminal.
+    /// A bar of its own, on stderr or (`Some`) on the controlling terminal.
     Bar(ProgressBar, Option<File>),
+    /// A bar in the program's [`progress_bars`].
+    InMulti(ProgressBar, MultiProgress),
     Lines {
         printed: Instant,
     },
@@ -212,21 +282,37 @@ impl Progress {
     /// Starts the display of a call running `task` on `total` inputs (when known), if wanted.
     pub(crate) fn start(task: &'static str, total: Option<u64>, option: Option<bool>) -> Progress {
         let env = std::env::var("POOL_PROGRESS").ok();
+        Progress::start_on(task, total, option, env.as_deref(), target)
+    }
+
+    /// [`Progress::start`] with the value of `POOL_PROGRESS` and where a bar would go.
+    fn start_on(
+        task: &'static str,
+        total: Option<u64>,
+        option: Option<bool>,
+        env: Option<&str>,
+        target: impl FnOnce() -> Option<Target>,
+    ) -> Progress {
         // Said no: don't even look for a terminal.
-        if option == Some(false) || !wanted(option, env.as_deref(), true) {
+        if option == Some(false) || !wanted(option, env, true) {
             return Progress(None);
         }
-        let target = terminal();
-        if !wanted(option, env.as_deref(), target.is_some()) {
+        let target = target();
+        if !wanted(option, env, target.is_some()) {
             return Progress(None);
         }
         let now = Instant::now();
         let out = match target {
-            Some((target, tty)) => Out::Bar(bar(task, total, target), tty),
+            Some(Target::Own(target, tty)) => {
+                let bar = bar(task, total);
+                bar.set_draw_target(target);
+                Out::Bar(bar, tty)
+            }
+            Some(Target::Multi(multi)) => Out::InMulti(multi.add(bar(task, total)), multi),
             None => Out::Lines { printed: now },
         };
         // Asked for by name (not only because there is a terminal): every call keeps its line.
-        let asked = option == Some(true) || wanted(None, env.as_deref(), false);
+        let asked = option == Some(true) || wanted(None, env, false);
         Progress(Some(Box::new(Shown {
             task,
             total,
@@ -272,7 +358,8 @@ impl Drop for Progress {
     }
 }
 
-fn bar(task: &'static str, total: Option<u64>, target: ProgressDrawTarget) -> ProgressBar {
+/// A bar, hidden until it is given a place to draw (so its first frame is complete).
+fn bar(task: &'static str, total: Option<u64>) -> ProgressBar {
     let template = match total {
         Some(_) => {
             "{prefix} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} ETA {eta} {msg}"
@@ -282,7 +369,6 @@ fn bar(task: &'static str, total: Option<u64>, target: ProgressDrawTarget) -> Pr
     let style = ProgressStyle::with_template(template)
         .expect("pool: the progress template is valid")
         .progress_chars("=> ");
-    // Set up hidden, so the first frame drawn is complete.
     let bar = ProgressBar::hidden()
         .with_style(style)
         .with_prefix(format!("pool: {task}"))
@@ -290,7 +376,6 @@ fn bar(task: &'static str, total: Option<u64>, target: ProgressDrawTarget) -> Pr
     if let Some(total) = total {
         bar.set_length(total);
     }
-    bar.set_draw_target(target);
     // Redraws elapsed time and ETA while tasks take long to come back.
     bar.enable_steady_tick(Duration::from_secs(1));
     bar
@@ -309,7 +394,7 @@ impl Shown {
         let now = Instant::now();
         self.updated = now;
         match &mut self.out {
-            Out::Bar(bar, _) => {
+            Out::Bar(bar, _) | Out::InMulti(bar, _) => {
                 bar.set_position(self.done);
                 bar.set_message(message(self.done, self.started.elapsed(), self.failed));
             }
@@ -324,9 +409,20 @@ impl Shown {
 
     fn finish(&mut self) {
         self.failed = failures() - self.failed_before;
+        let short = !self.asked && self.started.elapsed() < KEEP_AFTER;
         match &self.out {
-            Out::Bar(bar, _) if !self.asked && self.started.elapsed() < KEEP_AFTER => {
+            Out::Bar(bar, _) if short => {
                 bar.finish_and_clear();
+            }
+            Out::InMulti(bar, multi) if short => {
+                bar.finish_and_clear();
+                multi.remove(bar);
+            }
+            // The program's bars go on below: the multi keeps the line.
+            Out::InMulti(bar, _) => {
+                bar.set_position(self.done);
+                bar.set_message(message(self.done, self.started.elapsed(), self.failed));
+                bar.finish();
             }
             Out::Bar(bar, tty) => {
                 bar.set_position(self.done);
@@ -436,6 +532,90 @@ mod tests {
         );
         let l = line("app::f", 0, Some(0), 0, Duration::ZERO, false);
         assert_eq!(l, "pool: app::f: 0/0 done, 0 failed, 0 tasks/s, 0.0 s");
+    }
+
+    /// A terminal that records what is drawn on it.
+    #[derive(Clone, Debug, Default)]
+    struct Screen(std::sync::Arc<Mutex<String>>);
+
+    impl Screen {
+        fn put(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+    }
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+            self.put(&format!("<up {n}>"))
+        }
+        fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+            self.put(&format!("<down {n}>"))
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.put(&format!("{s}\n"))
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.put(s)
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.put("<clear>")
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn bars_share_the_programs_multi_progress() {
+        let screen = Screen::default();
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::term_like(Box::new(
+            screen.clone(),
+        )));
+        let mine = multi.add(ProgressBar::new(10));
+        mine.set_style(ProgressStyle::with_template("mine {pos}/{len}").unwrap());
+        mine.inc(3);
+        let mut progress = Progress::start_on("app::f", Some(5), Some(true), None, || {
+            Some(Target::Multi(multi.clone()))
+        });
+        assert!(matches!(
+            progress.0.as_ref().map(|shown| &shown.out),
+            Some(Out::InMulti(..))
+        ));
+        progress.done(5);
+        progress.finish();
+        mine.inc(1);
+        mine.finish();
+        let screen = screen.0.lock().unwrap().clone();
+        // Both drawn by the one MultiProgress, which moves the cursor back over the lines it
+        // drew: the last frame holds both bars, pool's finished.
+        let last = screen.rsplit("<up 1>").next().unwrap();
+        assert!(last.contains("pool: app::f"), "{screen:?}");
+        assert!(last.contains("5/5"), "{screen:?}");
+        assert!(last.contains("mine 10/10"), "{screen:?}");
+        // No line of its own after pool's bar: the multi owns the lines.
+        assert!(!screen.contains("\n\n"), "{screen:?}");
+    }
+
+    #[test]
+    fn a_hidden_multi_progress_means_no_terminal() {
+        // POOL_PROGRESS=1 without a terminal: plain lines, as before.
+        let progress = Progress::start_on("app::f", Some(5), None, Some("1"), || None);
+        assert!(matches!(
+            progress.0.as_ref().map(|shown| &shown.out),
+            Some(Out::Lines { .. })
+        ));
+        let progress = Progress::start_on("app::f", Some(5), None, None, || None);
+        assert!(progress.0.is_none());
     }
 
     #[test]

@@ -73,9 +73,10 @@ pub(crate) fn name(sig: i32) -> &'static str {
 /// Blocks (`block = true`) or unblocks SIGINT and SIGTERM in the calling thread; threads it
 /// starts inherit the mask.
 ///
-/// `run` blocks them around `MPI_Init`, so the threads MPI starts never take these signals and
-/// they reach the main thread: a signal taken by another thread would not wake the main
-/// thread's nap, and launchers send SIGKILL milliseconds after SIGTERM.
+/// `run` blocks them around the user's setup function and `MPI_Init`, so the threads these
+/// start never take these signals and they reach the main thread: a signal taken by another
+/// thread would not wake the main thread's nap, and launchers send SIGKILL milliseconds after
+/// SIGTERM.
 pub(crate) fn mask_interrupts(block: bool) {
     // SAFETY: a sigset_t filled by sigemptyset/sigaddset; pthread_sigmask only changes this
     // thread's mask.

@@ -2,6 +2,7 @@
 //! that runs one task from bytes to bytes on a worker.
 
 use std::cell::{Cell, RefCell};
+use std::error::Error;
 use std::fmt::Display;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -78,7 +79,13 @@ pub const fn task_id(name: &str) -> u64 {
 ///
 /// `#[pool_task]` treats a return type spelled `Result<..>` (any path ending in `Result`,
 /// such as `io::Result<T>` or `anyhow::Result<T>`) as fallible: `Err(e)` becomes a
-/// [`TaskError`](crate::TaskError) carrying `e.to_string()`.
+/// [`TaskError`](crate::TaskError) whose message is the whole chain of causes, as anyhow's
+/// `{:#}` shows it: `e` formatted with `{:#}` (an `anyhow::Error` then lists its contexts
+/// and causes), followed by the [`source()`](std::error::Error::source) of each cause when
+/// `E` is a `std::error::Error` (or a `Box<dyn Error>`), each one left out when the text
+/// so far already contains it. A task that fails reading a file with
+/// `.with_context(|| format!("reading {path}"))` reports
+/// `reading data/nope.csv: No such file or directory (os error 2)`.
 #[diagnostic::on_unimplemented(
     message = "a `#[pool_task]` returning `{Self}` must return `Result<T, E>` with `E: Display`",
     note = "the task's error is sent to the master as text, so its type must implement `Display`"
@@ -86,20 +93,95 @@ pub const fn task_id(name: &str) -> u64 {
 pub trait TaskResult {
     /// The success type.
     type Ok;
-    /// Turns `Err(e)` into its message.
+    /// Turns `Err(e)` into its message, `format!("{e:#}")`. (The code `#[pool_task]`
+    /// generates also appends the `source()` chain, which needs the concrete error type.)
     fn into_task_result(self) -> Result<Self::Ok, String>;
 }
 
 impl<T, E: Display> TaskResult for Result<T, E> {
     type Ok = T;
     fn into_task_result(self) -> Result<T, String> {
-        self.map_err(|e| e.to_string())
+        self.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// The messages of a chain of causes: `first` (an error's `source()`), its source, and so on.
+pub(crate) fn causes(first: Option<&(dyn Error + 'static)>) -> Vec<String> {
+    let mut messages = Vec::new();
+    let mut next = first;
+    while let Some(cause) = next {
+        messages.push(cause.to_string());
+        next = cause.source();
+    }
+    messages
+}
+
+/// `message`, then every cause the text so far does not already contain (an error that
+/// prints its source itself, as `#[error("reading {path}: {0}")]` does, is not repeated),
+/// joined with `": "`, as anyhow's `{:#}` joins them.
+pub(crate) fn with_causes(mut message: String, causes: Vec<String>) -> String {
+    for cause in causes {
+        if !cause.is_empty() && !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
+    message
+}
+
+/// The `Err` of a task's return value, looked at for its causes (see [`CauseChain`]).
+///
+/// Used by generated code as `(&&Causes(&value)).causes()`: method resolution picks the
+/// most specific impl of [`CauseChain`] that applies to the concrete type, which only the
+/// task's own code knows (autoref specialization).
+#[derive(Debug)]
+pub struct Causes<'a, R>(pub &'a R);
+
+/// The causes of a task's error, when its type can say them: a `std::error::Error` or a
+/// `Box<dyn Error>` walks its `source()` chain; any other `Display` type has none to give
+/// (an `anyhow::Error` shows its chain with `{:#}` already).
+pub trait CauseChain {
+    /// The messages of the causes below the error itself; empty for `Ok`.
+    fn causes(&self) -> Vec<String>;
+}
+
+// Most specific (found first, for the receiver `&&Causes`): a boxed error, which is not
+// itself an `Error`.
+impl<T, E: Error + ?Sized> CauseChain for &Causes<'_, Result<T, Box<E>>> {
+    fn causes(&self) -> Vec<String> {
+        match self.0 {
+            Err(e) => causes((**e).source()),
+            Ok(_) => Vec::new(),
+        }
+    }
+}
+
+// Then any `std::error::Error`.
+impl<T, E: Error> CauseChain for &&Causes<'_, Result<T, E>> {
+    fn causes(&self) -> Vec<String> {
+        match self.0 {
+            Err(e) => causes(e.source()),
+            Ok(_) => Vec::new(),
+        }
+    }
+}
+
+// Last, everything else: no causes to add.
+impl<R> CauseChain for Causes<'_, R> {
+    fn causes(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 
 thread_local! {
+    /// True while this thread runs a task (on a worker).
     static IN_TASK: Cell<bool> = const { Cell::new(false) };
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// True while the calling thread runs a pool task.
+pub(crate) fn in_task() -> bool {
+    IN_TASK.with(Cell::get)
 }
 
 /// Installs (once) a panic hook that records the message of a panic inside a task instead of
@@ -210,6 +292,90 @@ mod tests {
         let err = invoke::<String, u32>(&[0xff, 0xff], &mut out, |_| Ok(1)).unwrap_err();
         assert!(matches!(err, TaskFailure::BadInput(_)));
         assert!(err.message().starts_with("cannot decode the arguments: "));
+    }
+
+    /// An error with a cause, as `thiserror`'s `#[source]` makes them.
+    #[derive(Debug)]
+    struct Reading {
+        path: &'static str,
+        source: std::io::Error,
+        /// Prints its source itself, as `#[error("reading {path}: {source}")]` would.
+        says_source: bool,
+    }
+
+    impl Display for Reading {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "reading {}", self.path)?;
+            if self.says_source {
+                write!(f, ": {}", self.source)?;
+            }
+            Ok(())
+        }
+    }
+
+    impl Error for Reading {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    fn not_found() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::ENOENT)
+    }
+
+    #[test]
+    // Autoref specialization: the borrows choose the impl, as in the generated code.
+    #[allow(clippy::needless_borrow)]
+    fn messages_keep_the_chain_of_causes() {
+        let wrapped = |says_source| Reading {
+            path: "data/nope.csv",
+            source: not_found(),
+            says_source,
+        };
+        let expected = "reading data/nope.csv: No such file or directory (os error 2)";
+        // A std error: its source() chain, once.
+        let r: Result<(), Reading> = Err(wrapped(false));
+        assert_eq!(
+            (&&Causes(&r)).causes(),
+            ["No such file or directory (os error 2)"]
+        );
+        assert_eq!(
+            crate::__private::into_task_result::<Result<(), Reading>>(r, vec!["x".into()]),
+            Err("reading data/nope.csv: x".into())
+        );
+        // Not repeated when the message says it already.
+        let r: Result<(), Reading> = Err(wrapped(true));
+        let causes = (&&Causes(&r)).causes();
+        assert_eq!(
+            r.into_task_result().map_err(|m| with_causes(m, causes)),
+            Err(expected.into())
+        );
+        // Boxed, which is not itself an `Error`.
+        let r: Result<(), Box<dyn Error + Send + Sync>> = Err(Box::new(wrapped(false)));
+        assert_eq!(
+            (&&Causes(&r)).causes(),
+            ["No such file or directory (os error 2)"]
+        );
+        // Display only: nothing to add, and `{:#}` is used.
+        struct Alternate;
+        impl Display for Alternate {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(if f.alternate() {
+                    "outer: inner"
+                } else {
+                    "outer"
+                })
+            }
+        }
+        let r: Result<(), Alternate> = Err(Alternate);
+        assert!((&&Causes(&r)).causes().is_empty());
+        assert_eq!(r.into_task_result().err().unwrap(), "outer: inner");
+        let ok: Result<(), Reading> = Ok(());
+        assert!((&&Causes(&ok)).causes().is_empty());
+        assert_eq!(
+            with_causes("a: b".into(), vec!["b".into(), "c".into()]),
+            "a: b: c"
+        );
     }
 
     #[test]

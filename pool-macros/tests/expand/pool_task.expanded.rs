@@ -79,9 +79,13 @@ const _: () = {
             output,
             |(__pool_arg0, __pool_arg1)| {
                 let __pool_value = __pool_task_fn(__pool_arg0, __pool_arg1);
+                let __pool_causes = {
+                    use ::pool_runtime::__private::CauseChain as _;
+                    (&&::pool_runtime::__private::Causes(&__pool_value)).causes()
+                };
                 ::pool_runtime::__private::into_task_result::<
                     Result<u64, String>,
-                >(__pool_value)
+                >(__pool_value, __pool_causes)
             },
         )
     }

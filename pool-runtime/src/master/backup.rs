@@ -96,7 +96,11 @@ impl Backups {
     }
 
     /// A result came back for `chunk`: `None` when it was never kept.
+    #[inline]
     pub(super) fn answered(&mut self, chunk: &Chunk) -> Option<Answer> {
+        if self.kept.is_empty() {
+            return None;
+        }
         let kept = self.kept.get_mut(&chunk.seq)?;
         let answer = if kept.answered {
             Answer::Duplicate
