@@ -299,6 +299,7 @@
 
 pub mod bulk;
 mod codec;
+mod env;
 mod error;
 mod host;
 pub mod journal;

@@ -162,11 +162,7 @@ pub(crate) fn wanted(option: Option<bool>, env: Option<&str>, terminal: bool) ->
     if let Some(on) = option {
         return on;
     }
-    match env.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        Some("1" | "on" | "true" | "yes") => true,
-        Some("0" | "off" | "false" | "no") => false,
-        _ => terminal,
-    }
+    crate::env::parse_switch(env).unwrap_or(terminal)
 }
 
 /// Where a bar can be drawn: stderr if it is a terminal; else, when an MPI launcher started
@@ -281,7 +277,7 @@ impl TermLike for Tty {
 impl Progress {
     /// Starts the display of a call running `task` on `total` inputs (when known), if wanted.
     pub(crate) fn start(task: &'static str, total: Option<u64>, option: Option<bool>) -> Progress {
-        let env = std::env::var("POOL_PROGRESS").ok();
+        let env = crate::env::progress();
         Progress::start_on(task, total, option, env.as_deref(), target)
     }
 

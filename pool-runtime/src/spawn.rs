@@ -18,81 +18,13 @@ use std::os::raw::{c_char, c_int};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::env::WORKERS_VAR;
 use mpi::ffi;
 use mpi::raw::{AsRaw, FromRaw};
 use mpi::topology::{Communicator, InterCommunicator, MergeOrder, SimpleCommunicator};
 
-/// The environment variable that asks a single process for `N` spawned workers.
-pub(crate) const WORKERS_VAR: &str = "POOL_WORKERS";
-
-/// The environment variable that changes the spawn [`timeout`] (seconds).
-pub(crate) const TIMEOUT_VAR: &str = "POOL_SPAWN_TIMEOUT";
-
-/// How long the master waits, by default, for its spawned workers to start and say HELLO.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Open MPI's switch that lets a job start more processes than the host has cores.
 const OVERSUBSCRIBE_VAR: &str = "OMPI_MCA_rmaps_base_oversubscribe";
-
-/// What `POOL_WORKERS` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// Not set (or empty): no spawn mode.
-    None,
-    /// Spawn this many workers (at least 1).
-    Workers(usize),
-    /// Set to something that is not a positive number: the message says what was wrong.
-    Invalid(String),
-}
-
-impl Request {
-    /// Reads `POOL_WORKERS` from the environment; when it is not set, `default` (the
-    /// program's own choice: [`crate::run_spawning`], `#[pool_main(workers = N)]`) applies.
-    pub(crate) fn from_env_or(default: Option<usize>) -> Request {
-        Request::choose(std::env::var_os(WORKERS_VAR), default)
-    }
-
-    fn choose(env: Option<OsString>, default: Option<usize>) -> Request {
-        // Set but empty counts as not set.
-        let env = env.filter(|v| !v.to_string_lossy().trim().is_empty());
-        match (env, default) {
-            (Some(value), _) => Request::parse(&value),
-            (None, None) => Request::None,
-            (None, Some(0)) => Request::Invalid(
-                "run_spawning(0, ..): spawn mode needs at least 1 worker".to_owned(),
-            ),
-            (None, Some(n)) if n > MAX_WORKERS => Request::Invalid(format!(
-                "run_spawning({n}, ..): at most {MAX_WORKERS} workers can be spawned"
-            )),
-            (None, Some(n)) => Request::Workers(n),
-        }
-    }
-
-    fn parse(value: &OsString) -> Request {
-        let text = value.to_string_lossy();
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Request::None;
-        }
-        match trimmed.parse::<usize>() {
-            Ok(0) => Request::Invalid(format!(
-                "{WORKERS_VAR}=0: spawn mode needs at least 1 worker; unset {WORKERS_VAR} to run \
-                 the tasks on threads of this process"
-            )),
-            Ok(n) if n > MAX_WORKERS => Request::Invalid(format!(
-                "{WORKERS_VAR}={n}: at most {MAX_WORKERS} workers can be spawned"
-            )),
-            Ok(n) => Request::Workers(n),
-            Err(_) => Request::Invalid(format!(
-                "{WORKERS_VAR}={text:?} is not a number of workers; use a positive integer, \
-                 such as {WORKERS_VAR}=4"
-            )),
-        }
-    }
-}
-
-/// MPI counts processes in `int`s, and the master is one of them.
-const MAX_WORKERS: usize = (c_int::MAX - 1) as usize;
 
 /// Lets Open MPI start more processes than cores in spawn mode, unless the user decided
 /// otherwise: someone asking for `POOL_WORKERS=8` on a 4-core laptop expects 8 workers,
@@ -126,30 +58,6 @@ fn threads() -> Option<usize> {
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|n| n.trim().parse().ok())
-}
-
-fn too_long(v: &str) -> String {
-    format!(
-        "{TIMEOUT_VAR}={v:?} is too long a time; use a number of seconds, such as {TIMEOUT_VAR}=60"
-    )
-}
-
-/// How long to wait for spawned workers: `POOL_SPAWN_TIMEOUT` seconds, or 30 s.
-pub(crate) fn timeout() -> Result<Duration, String> {
-    parse_timeout(std::env::var(TIMEOUT_VAR).ok())
-}
-
-fn parse_timeout(value: Option<String>) -> Result<Duration, String> {
-    match value {
-        None => Ok(DEFAULT_TIMEOUT),
-        Some(v) => match v.trim().parse::<f64>() {
-            Ok(s) if s > 0.0 => Duration::try_from_secs_f64(s).map_err(|_| too_long(&v)),
-            _ => Err(format!(
-                "{TIMEOUT_VAR}={v:?} is not a number of seconds; use a positive number, such as \
-                 {TIMEOUT_VAR}=60"
-            )),
-        },
-    }
 }
 
 /// The intercommunicator to the spawned workers and the intracommunicator merged from it
@@ -328,72 +236,6 @@ impl Drop for Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(s: &str) -> Request {
-        Request::parse(&OsString::from(s))
-    }
-
-    #[test]
-    fn spawn_timeout_values() {
-        let t = |v: &str| parse_timeout(Some(v.to_owned()));
-        assert_eq!(parse_timeout(None), Ok(DEFAULT_TIMEOUT));
-        assert_eq!(t("2.5"), Ok(Duration::from_millis(2500)));
-        for bad in ["0", "-1", "x", "NaN"] {
-            assert!(
-                t(bad).unwrap_err().contains("is not a number of seconds"),
-                "{bad}"
-            );
-        }
-        for huge in ["1e20", "inf"] {
-            assert!(
-                t(huge).unwrap_err().contains("is too long a time"),
-                "{huge}"
-            );
-        }
-    }
-
-    #[test]
-    fn pool_workers_values() {
-        assert_eq!(parse("3"), Request::Workers(3));
-        assert_eq!(parse(" 1 "), Request::Workers(1));
-        assert_eq!(parse(""), Request::None);
-        assert_eq!(
-            parse("0"),
-            Request::Invalid(
-                "POOL_WORKERS=0: spawn mode needs at least 1 worker; unset POOL_WORKERS to run \
-                 the tasks on threads of this process"
-                    .into()
-            )
-        );
-        assert_eq!(
-            parse("four"),
-            Request::Invalid(
-                "POOL_WORKERS=\"four\" is not a number of workers; use a positive integer, such \
-                 as POOL_WORKERS=4"
-                    .into()
-            )
-        );
-        assert!(matches!(parse("-2"), Request::Invalid(_)));
-        assert!(matches!(parse("99999999999"), Request::Invalid(_)));
-    }
-
-    #[test]
-    fn the_environment_wins_over_the_programs_choice() {
-        let env = |s: &str| Some(OsString::from(s));
-        assert_eq!(Request::choose(None, None), Request::None);
-        assert_eq!(Request::choose(None, Some(4)), Request::Workers(4));
-        assert_eq!(Request::choose(env("2"), Some(4)), Request::Workers(2));
-        assert_eq!(Request::choose(env("2"), None), Request::Workers(2));
-        assert_eq!(Request::choose(env(" "), Some(4)), Request::Workers(4));
-        assert!(matches!(
-            Request::choose(env("x"), Some(4)),
-            Request::Invalid(_)
-        ));
-        assert_eq!(
-            Request::choose(None, Some(0)),
-            Request::Invalid("run_spawning(0, ..): spawn mode needs at least 1 worker".into())
-        );
-    }
 
     #[test]
     fn a_watchdog_dropped_in_time_does_nothing() {

@@ -8,8 +8,9 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // Pure: bytes in, bytes out, or process-wide facts.
     &[
-        "codec", "protocol", "error", "host", "signals", "stats", "bulk",
+        "codec", "protocol", "error", "host", "signals", "env", "bulk",
     ],
+    &["stats"],
     &["task", "journal", "progress"],
     &["registry"],
     &["transport"],

@@ -1,4 +1,4 @@
-//! [`Handle`]: one task sent with [`Pool::submit`].
+//! [`Handle`]: one task sent with [`Pool::submit`](crate::Pool::submit).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -9,7 +9,7 @@ use crate::error::TaskError;
 use crate::master::ChunkPlan;
 use crate::task::Task;
 
-/// A task sent with [`Pool::submit`] (see there for an example); [`Handle::wait`] returns its
+/// A task sent with [`Pool::submit`](crate::Pool::submit) (see there for an example); [`Handle::wait`] returns its
 /// result.
 ///
 /// Dropping a handle without waiting discards the result.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::master::ChunkPlan;
 
-/// Per-call settings for [`Pool::map_with`] and [`Pool::map_unordered_with`].
+/// Per-call settings for [`Pool::map_with`](crate::Pool::map_with) and [`Pool::map_unordered_with`](crate::Pool::map_unordered_with).
 ///
 /// # Examples
 ///
@@ -66,14 +66,14 @@ impl Options {
     }
 
     /// Appends every successful result to a resume journal at `path` as it arrives, and
-    /// skips the inputs whose results a journal already at `path` holds ([`Pool::map_with`]
+    /// skips the inputs whose results a journal already at `path` holds ([`Pool::map_with`](crate::Pool::map_with)
     /// only).
     ///
     /// Run a `map` with a journal, and if the run dies (killed, time limit, crashed node), run
     /// the same program again with the same journal: finished inputs are not run again, their
     /// results are read back, and the `map` returns the full result, as if it had never
     /// stopped. The inputs must be the same, in the same order: the journal checks the task
-    /// and the number of inputs, and refuses a mismatch with [`Error::Journal`]. Failed tasks
+    /// and the number of inputs, and refuses a mismatch with [`Error::Journal`](crate::Error::Journal). Failed tasks
     /// are not recorded, so they run again. Delete the file to start over.
     ///
     /// When the input iterator does not report its exact length (`size_hint`), the inputs are
@@ -131,11 +131,11 @@ impl Options {
         self
     }
 
-    /// Prints this call's [`Stats`] as a table on stderr when it ends: per worker the tasks
+    /// Prints this call's [`Stats`](crate::Stats) as a table on stderr when it ends: per worker the tasks
     /// it ran, busy and idle time and bytes, then totals, efficiency and load imbalance.
     ///
     /// For the whole run, set `POOL_STATS=1` (or `POOL_STATS=path.json`); in code, read
-    /// [`Pool::stats`].
+    /// [`Pool::stats`](crate::Pool::stats).
     #[must_use]
     pub fn stats(mut self, print: bool) -> Self {
         self.stats = print;

@@ -58,7 +58,7 @@ fn failed(e: &TaskError) {
     );
 }
 
-/// The iterator returned by [`Pool::map_unordered`]: `(index, Ok(value) or Err(TaskError))`
+/// The iterator returned by [`Pool::map_unordered`](crate::Pool::map_unordered): `(index, Ok(value) or Err(TaskError))`
 /// pairs as tasks finish (see there for an example).
 pub struct MapUnordered<'p, T: Task, I> {
     pub(super) pool: &'p Pool,

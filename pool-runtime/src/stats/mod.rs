@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::env::StatsRequest;
+
 /// What the workers did, as counted by the master: one row per worker, and totals.
 ///
 /// Times are in seconds. A worker is *busy* while it runs tasks (measured on the worker, per
@@ -380,35 +382,13 @@ impl Meter {
     }
 }
 
-/// What `POOL_STATS` asks for at the end of the run.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Report {
-    Off,
-    Table,
-    Json(std::path::PathBuf),
-}
-
-/// Reads `POOL_STATS`: unset, empty, `0`, `off`, `false`, `no` → nothing; `1`, `on`, `true`,
-/// `yes`, `table` → a table on stderr; anything else is the path of a JSON file.
-pub(crate) fn requested(value: Option<&str>) -> Report {
-    let Some(value) = value.map(str::trim) else {
-        return Report::Off;
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "" | "0" | "off" | "false" | "no" => Report::Off,
-        "1" | "on" | "true" | "yes" | "table" => Report::Table,
-        _ => Report::Json(value.into()),
-    }
-}
-
 /// At shutdown, or when a signal or a dead worker ends the run: prints or writes the run's
 /// statistics if `POOL_STATS` asks for them.
 pub(crate) fn report_at_exit(stats: impl FnOnce() -> Stats) {
-    let var = std::env::var("POOL_STATS").ok();
-    match requested(var.as_deref()) {
-        Report::Off => {}
-        Report::Table => eprintln!("pool: statistics of the run\n{}", stats()),
-        Report::Json(path) => {
+    match crate::env::stats() {
+        StatsRequest::Off => {}
+        StatsRequest::Table => eprintln!("pool: statistics of the run\n{}", stats()),
+        StatsRequest::Json(path) => {
             if let Err(e) = write_json(&path, &stats()) {
                 eprintln!(
                     "pool: cannot write the statistics to {} (POOL_STATS): {e}",

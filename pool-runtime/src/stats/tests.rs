@@ -114,18 +114,3 @@ fn units() {
     assert_eq!(si(123_456.0), "123.5 k");
     assert_eq!(percent(1.0, 0.0), "-");
 }
-
-#[test]
-fn pool_stats_values() {
-    assert_eq!(requested(None), Report::Off);
-    for off in ["", "0", "off", "FALSE", " no "] {
-        assert_eq!(requested(Some(off)), Report::Off, "{off:?}");
-    }
-    for on in ["1", "on", "True", "yes", "table"] {
-        assert_eq!(requested(Some(on)), Report::Table, "{on:?}");
-    }
-    assert_eq!(
-        requested(Some("out/stats.json")),
-        Report::Json("out/stats.json".into())
-    );
-}
