@@ -21,7 +21,7 @@ fn a_pool_inside_a_task_is_refused() {
                  pool (it runs on a worker, which belongs to a pool already); do the work \
                  in the task itself"
             )
-            && message.contains("runtime.rs:"),
+            && message.contains("runtime/tests.rs:"),
         "{message}"
     );
 }
