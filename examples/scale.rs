@@ -6,7 +6,7 @@
 //! cargo run --release -p examples --example scale -- --workers W --tasks T --mean-ms M \
 //!     [--dist fixed|uniform|lognormal|pareto] [--sigma 1.0] [--alpha 2.5] [--stragglers F] \
 //!     [--slowdown 5] [--policy pool|classic] [--chunksize C] [--prefetch K] [--seed 12345] \
-//!     [--latency-us 2]
+//!     [--latency-us 2] [--speculative]
 //! ```
 //!
 //! - Each item's compute time is drawn from the distribution with mean M ms (`lognormal`:
@@ -44,6 +44,7 @@ struct Args {
     prefetch: Option<usize>,
     seed: u64,
     latency_us: f64,
+    speculative: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         prefetch: None,
         seed: 12345,
         latency_us: 2.0,
+        speculative: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -82,6 +84,8 @@ fn parse_args() -> Result<Args, String> {
             "--prefetch" => args.prefetch = Some(num(&flag, value()?)?),
             "--seed" => args.seed = num(&flag, value()?)?,
             "--latency-us" => args.latency_us = num(&flag, value()?)?,
+            // Pool only: copies of queued chunks for idle workers at the end.
+            "--speculative" => args.speculative = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -209,7 +213,7 @@ fn main() {
             if let Some(k) = args.prefetch {
                 o = o.prefetch(k);
             }
-            o
+            o.speculative(args.speculative)
         }
     };
     let options = options.progress(false);

@@ -111,6 +111,7 @@ pub enum TaskErrorKind {
 /// }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskError {
     /// Position of the item in the input sequence (0 for `submit`).
     pub index: usize,

@@ -83,6 +83,7 @@
 //! | [`Options::journal`]`(path)` | resume journal: finished results survive a killed run (`map_with` only) |
 //! | [`Options::progress`]`(bool)` | show or hide the progress display, whatever the environment says |
 //! | [`Options::stats`]`(bool)` | print this call's [`Stats`] table on stderr when it ends |
+//! | [`Options::speculative`]`(bool)` | at the end of the call, idle workers run copies of chunks queued behind slow ones (first result wins; a task may run twice) |
 //!
 //! Environment variables, read on the master:
 //!
@@ -322,7 +323,9 @@ pub use crate::error::{Error, TaskError, TaskErrorKind};
 pub use crate::pool::{Handle, MapUnordered, Options, Pool};
 pub use crate::runtime::{MainResult, run, run_spawning};
 pub use crate::stats::{Stats, WorkerStats};
-pub use crate::task::{Task, TaskResult};
+pub use crate::task::Task;
+#[doc(hidden)] // Named by generated code only (its bound on a task's return type).
+pub use crate::task::TaskResult;
 #[doc(inline)]
 pub use pool_macros::{pool_main, pool_task};
 
@@ -339,15 +342,12 @@ pub mod prelude {
 pub mod __private {
     pub use crate::error::TaskFailure;
     pub use crate::pool::Pool;
-    pub use crate::registry::{InvokeFn, TaskEntry};
-    pub use crate::runtime::Launch;
-    pub use crate::runtime::{MainResult, run, run_spawning};
-    pub use crate::task::{CauseChain, Causes, Task, TaskResult, invoke, task_id};
+    pub use crate::registry::TaskEntry;
+    pub use crate::runtime::{run, run_spawning};
+    pub use crate::task::{CauseChain, Causes, Task, TaskResult};
     pub use inventory;
-    pub use serde;
 
     pub use ::core::result::Result;
-    pub use ::std::string::String;
     pub use ::std::vec::Vec;
 
     /// Runs task `T` from bytes to bytes; `f` calls the user's function.
@@ -360,7 +360,7 @@ pub mod __private {
         output: &mut Vec<u8>,
         f: fn(T::Args) -> Result<T::Output, String>,
     ) -> Result<(), TaskFailure> {
-        invoke::<T::Args, T::Output>(input, output, f)
+        crate::task::invoke::<T::Args, T::Output>(input, output, f)
     }
 
     /// The value of a fallible task, or its error's message: `{:#}`, then the `causes` the
@@ -375,8 +375,8 @@ pub mod __private {
 
     /// `Launch::new().init(setup)` for `#[pool_main(init = setup)]`, with `setup` checked at
     /// the user's path (one error, with a fix, when it is not a function that fits).
-    pub fn launch_with_init<F: InitFn<R> + 'static, R>(setup: F) -> Launch {
-        Launch::new().init_status(Box::new(move || setup.call()))
+    pub fn launch_with_init<F: InitFn<R> + 'static, R>(setup: F) -> crate::Launch {
+        crate::Launch::new().init_status(Box::new(move || setup.call()))
     }
 
     /// What `#[pool_main(init = ...)]` takes: a function without arguments that returns
@@ -397,7 +397,7 @@ pub mod __private {
         }
     }
 
-    /// What an `init` function may return: what `main` may ([`MainResult`]).
+    /// What an `init` function may return: what `main` may ([`MainResult`](crate::MainResult)).
     #[diagnostic::on_unimplemented(
         message = "an `init` function must return `()` or `Result<(), E>` where `E: Debug`, not `{Self}`",
         label = "unsupported return type"
@@ -409,13 +409,13 @@ pub mod __private {
 
     impl InitResult for () {
         fn report(self) -> i32 {
-            MainResult::report(self)
+            crate::MainResult::report(self)
         }
     }
 
     impl<E: ::std::fmt::Debug> InitResult for Result<(), E> {
         fn report(self) -> i32 {
-            MainResult::report(self)
+            crate::MainResult::report(self)
         }
     }
 }

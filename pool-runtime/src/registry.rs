@@ -12,7 +12,7 @@ use crate::task::task_id;
 
 /// The type-erased entry point of one task: decode the arguments from `input`, run the task,
 /// append the encoded result to `output`.
-pub type InvokeFn = fn(input: &[u8], output: &mut Vec<u8>) -> Result<(), TaskFailure>;
+pub(crate) type InvokeFn = fn(input: &[u8], output: &mut Vec<u8>) -> Result<(), TaskFailure>;
 
 /// One registered task, as submitted by `#[pool_task]`.
 #[derive(Debug)]

@@ -38,7 +38,7 @@ use crate::error::TaskFailure;
 /// }
 ///
 /// fn invoke(input: &[u8], output: &mut Vec<u8>) -> Result<(), TaskFailure> {
-///     __private::invoke::<u64, u64>(input, output, |x| Ok(double(x)))
+///     __private::invoke_task::<Double>(input, output, |x| Ok(double(x)))
 /// }
 ///
 /// __private::inventory::submit! { TaskEntry::new("my_crate::double", invoke) }
@@ -63,7 +63,7 @@ pub trait Task: Copy + Send + Sync + 'static {
 }
 
 /// The stable 64-bit id of a task name (FNV-1a), the same on every rank and every build.
-pub const fn task_id(name: &str) -> u64 {
+pub(crate) const fn task_id(name: &str) -> u64 {
     let bytes = name.as_bytes();
     let mut hash = 0xcbf2_9ce4_8422_2325_u64;
     let mut i = 0;
@@ -236,7 +236,7 @@ fn catch_task_panic<T>(f: impl FnOnce() -> Result<T, TaskFailure>) -> Result<T, 
 /// Used by the code `#[pool_task]` generates; `f` is a non-capturing closure that calls the
 /// user's function. A panic anywhere in decode, call or encode becomes
 /// [`TaskFailure::Panicked`]; `output` then holds only what it held before.
-pub fn invoke<A, O>(
+pub(crate) fn invoke<A, O>(
     input: &[u8],
     output: &mut Vec<u8>,
     f: fn(A) -> Result<O, String>,

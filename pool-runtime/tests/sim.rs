@@ -221,7 +221,7 @@ fn ten_thousand_workers_start_and_stop() {
 fn a_chunk_queued_behind_a_long_item_is_copied_to_an_idle_worker() {
     // 50 ms chunks; item 1510 takes 1 s. The chunk queued behind it on the same worker
     // would finish 50 ms after it; an idle worker runs a copy instead.
-    let options = Options::new().chunksize(50).prefetch(2);
+    let options = Options::new().chunksize(50).prefetch(2).speculative(true);
     let mut seen = vec![0u8; 2000];
     let ((), report) = sim(4, |i| if i == 1510 { 1_000_000 } else { 1000 })
         .run(|pool| {
@@ -235,4 +235,14 @@ fn a_chunk_queued_behind_a_long_item_is_copied_to_an_idle_worker() {
     // The chunk holding the long item ends at 1.399 s, and with it the work (1.449 s if
     // the chunk behind it waited).
     assert!(report.makespan < Duration::from_millis(1420), "{report:?}");
+    // Not asked for, nothing is copied: every chunk is sent once.
+    let options = Options::new().chunksize(50).prefetch(2);
+    let ((), report) = sim(4, |i| if i == 1510 { 1_000_000 } else { 1000 })
+        .run(|pool| {
+            for (_, outcome) in pool.map_unordered_with(square, 0..2000u64, options) {
+                outcome.expect("ok");
+            }
+        })
+        .expect("handshake");
+    assert_eq!(report.chunks, 40);
 }

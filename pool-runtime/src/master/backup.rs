@@ -1,4 +1,5 @@
-//! Backup copies at the tail: work must not wait behind a straggler.
+//! Backup copies at the tail ([`Options::speculative`](crate::Options::speculative)): work
+//! must not wait behind a straggler.
 //!
 //! Near the end of a job, a chunk sent to a worker that is still busy waits in that worker's
 //! queue. If the worker is slow, or its current item is a long one, that chunk would finish
@@ -6,7 +7,8 @@
 //! queues behind another (small frames only), and once the job's inputs are all sent, a
 //! worker with nothing to do gets a copy of the queued chunk that has waited longest. The
 //! first result to come back is delivered; the other is dropped when it arrives. Nothing is
-//! ever delivered twice, and a chunk is copied at most once.
+//! ever delivered twice, and a chunk is copied at most once; but a task may run twice, which
+//! is why it is asked for, not the default.
 
 use std::collections::{HashMap, VecDeque};
 

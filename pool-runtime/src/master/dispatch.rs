@@ -75,10 +75,12 @@ impl Master {
                 None => match inputs.as_mut() {
                     Some((id, src)) => match self.cut_chunk(*id, Some(w), *src, plan) {
                         Some(cut) => cut,
-                        None if src.exhausted() => match self.backup_copy(w, *id) {
-                            Some(cut) => cut,
-                            None => break,
-                        },
+                        None if plan.speculative && src.exhausted() => {
+                            match self.backup_copy(w, *id) {
+                                Some(cut) => cut,
+                                None => break,
+                            }
+                        }
                         None => break,
                     },
                     None => break,
@@ -194,11 +196,12 @@ impl Master {
                     seq: self.chunks_cut,
                 };
                 self.chunks_cut += 1;
-                // In the tail (or when the input does not say how much is left), a copy of
-                // the chunk is kept if it has to wait behind another (see `backup`).
-                let tail = inputs.remaining_hint().is_none_or(|left| {
-                    left <= (2 * workers * depth) as u64 * u64::from(encoded.count)
-                });
+                // Asked for, in the tail (or when the input does not say how much is left), a
+                // copy of the chunk is kept if it has to wait behind another (see `backup`).
+                let tail = plan.speculative
+                    && inputs.remaining_hint().is_none_or(|left| {
+                        left <= (2 * workers * depth) as u64 * u64::from(encoded.count)
+                    });
                 return Some(CutChunk { chunk, frame, tail });
             }
             if any_failed {

@@ -47,6 +47,8 @@ pub(crate) struct ChunkPlan {
     pub(crate) chunksize: Option<usize>,
     /// Chunks in flight per worker.
     pub(crate) prefetch: usize,
+    /// Copies of queued chunks for idle workers at the tail (see `backup`).
+    pub(crate) speculative: bool,
 }
 
 impl Default for ChunkPlan {
@@ -54,6 +56,7 @@ impl Default for ChunkPlan {
         ChunkPlan {
             chunksize: None,
             prefetch: DEFAULT_PREFETCH,
+            speculative: false,
         }
     }
 }

@@ -35,6 +35,7 @@ pub struct Options {
     pub(crate) journal: Option<PathBuf>,
     pub(crate) progress: Option<bool>,
     pub(crate) stats: bool,
+    pub(crate) speculative: bool,
 }
 
 impl Options {
@@ -142,11 +143,27 @@ impl Options {
         self
     }
 
+    /// At the end of the call, lets a worker with nothing left to do run a copy of a chunk
+    /// that still waits in the queue of a slow or busy worker; the first result to come back
+    /// is the one delivered (default: off).
+    ///
+    /// A chunk queued behind a long task (or on a slow node) can otherwise end the whole call
+    /// late while other workers sit idle. Every input still yields exactly one outcome, but a
+    /// task may then *run* twice: use it for tasks without side effects (no files written,
+    /// no counters outside the result). Only small chunks (frames up to 64 KiB) are copied,
+    /// each at most once.
+    #[must_use]
+    pub fn speculative(mut self, on: bool) -> Self {
+        self.speculative = on;
+        self
+    }
+
     pub(crate) fn plan(&self) -> ChunkPlan {
         let default = ChunkPlan::default();
         ChunkPlan {
             chunksize: self.chunksize,
             prefetch: self.prefetch.unwrap_or(default.prefetch),
+            speculative: self.speculative,
         }
     }
 }
