@@ -27,6 +27,14 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, 
 static PENDING: AtomicI32 = AtomicI32::new(0);
 /// True while the master is inside a pool call, where a pending signal is noticed promptly.
 static IN_POOL: AtomicBool = AtomicBool::new(false);
+/// True once the master has reported why it ends the job: a signal then ends it quietly.
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// The master has written its report and is ending the job: a SIGINT/SIGTERM from now on
+/// (the launcher's answer to `MPI_Abort`) ends the process without a second report.
+pub(crate) fn ending() {
+    ENDING.store(true, SeqCst);
+}
 
 /// The signal waiting to be handled by the master, if any.
 pub(crate) fn pending() -> Option<i32> {
@@ -110,6 +118,14 @@ pub(crate) fn install_master() {
 }
 
 extern "C" fn on_interrupt(sig: c_int) {
+    if ENDING.load(SeqCst) {
+        // SAFETY: as below.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+        return;
+    }
     if PENDING.load(SeqCst) != 0 || !IN_POOL.load(SeqCst) {
         let mut line = Line::new();
         line.push("pool: ").push(name(sig));
@@ -221,8 +237,27 @@ pub(crate) fn install_worker(rank: usize, host: &'static str) {
     }
 }
 
-extern "C" fn on_fatal(sig: c_int) {
+/// Writes why a task's process ends: `exit` was called while it ran. On a worker process
+/// (one rank per worker): which rank, host, task and item; in a single process: that the run
+/// ends.
+pub(crate) fn report_exit_in_task() {
     let mut line = Line::new();
+    if HOST.load(Relaxed).is_null() {
+        line.push(
+            "pool: a task called exit (std::process::exit, or a library's exit) while the \
+             pool ran it: the run ends here with status 1, and the results not yet returned \
+             are lost\n",
+        );
+    } else {
+        worker_line(&mut line, "exit was called", "");
+        line.push("; the process ends with status 1, and the master ends the job\n");
+    }
+    line.write_stderr();
+}
+
+/// `pool: rank R on HOST: WHAT DETAIL while running task `T` on item I (job J, chunk of
+/// items ..)`. (Signal handlers run on a small stack: one `Line` only.)
+fn worker_line(line: &mut Line, what: &str, detail: &str) {
     line.push("pool: rank ")
         .push_u64(RANK.load(Relaxed) as u64)
         .push(" on ");
@@ -231,7 +266,7 @@ extern "C" fn on_fatal(sig: c_int) {
     unsafe {
         line.push_raw(HOST.load(Relaxed), HOST_LEN.load(Relaxed));
     }
-    line.push(": killed by ").push(name(sig));
+    line.push(": ").push(what).push(detail);
     let item = ITEM.load(Relaxed);
     if item == u64::MAX {
         line.push(" outside any task");
@@ -253,6 +288,11 @@ extern "C" fn on_fatal(sig: c_int) {
             .push_u64(first + count.saturating_sub(1))
             .push(")");
     }
+}
+
+extern "C" fn on_fatal(sig: c_int) {
+    let mut line = Line::new();
+    worker_line(&mut line, "killed by ", name(sig));
     line.push("; the launcher will end the job\n");
     line.write_stderr();
 

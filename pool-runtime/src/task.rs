@@ -187,9 +187,18 @@ pub(crate) fn in_task() -> bool {
 /// Installs (once) a panic hook that records the message of a panic inside a task instead of
 /// printing it: the master reports it, with the item index, rank and host. Every other panic
 /// goes to the hook that was installed before.
+///
+/// With it goes a check at process exit: a task that calls `exit` (`std::process::exit`, or a
+/// library's `exit(3)`) would otherwise end the run quietly with the task's status, 0 perhaps,
+/// and the results not yet returned lost. The check says what happened and exits with status
+/// 1 instead.
 pub(crate) fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // SAFETY: `exit_in_task` is an `extern "C" fn()` that lives as long as the program.
+        unsafe {
+            libc::atexit(exit_in_task);
+        }
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if IN_TASK.with(Cell::get) {
@@ -204,6 +213,19 @@ pub(crate) fn install_panic_hook() {
             }
         }));
     });
+}
+
+/// The exit status of a process whose task called `exit`.
+const EXIT_IN_TASK_STATUS: i32 = 1;
+
+/// Runs at process exit (see [`install_panic_hook`]): on a thread that is running a task,
+/// reports it and ends the process with status 1 at once.
+extern "C" fn exit_in_task() {
+    if IN_TASK.try_with(Cell::get).unwrap_or(false) {
+        crate::signals::report_exit_in_task();
+        // SAFETY: _exit(2) ends the process without running further exit handlers.
+        unsafe { libc::_exit(EXIT_IN_TASK_STATUS) };
+    }
 }
 
 fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -61,6 +61,16 @@ pub fn abort_on_five(x: u64) -> u64 {
     x
 }
 
+/// Ends its own process with status 0 on 5, as a library that calls `exit` would.
+#[pool_task]
+pub fn exit_on_five(x: u64) -> u64 {
+    if x == 5 {
+        std::process::exit(0);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    x
+}
+
 /// Crashes with a segmentation fault on 5, as a buggy native library would.
 #[pool_task]
 pub fn segfault_on_five(x: u64) -> u64 {

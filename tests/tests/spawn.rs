@@ -51,7 +51,7 @@ fn a_spawned_worker_that_dies_ends_the_job_without_hanging() {
     assert_ne!(r.status, Some(0), "{}", r.describe());
     assert!(
         r.stderr.contains(
-            "died while it held task `tests::segfault_on_five` item 5: the task crashed its process"
+            "died while it held task `tests::segfault_on_five` item 5: the task ended its process"
         ),
         "{}",
         r.describe()

@@ -46,19 +46,33 @@ impl Liveness {
 
     /// A watched process that died, if this look (at most every [`LIVENESS_EVERY`], a few
     /// processes per look: the cost stays flat however many workers share the host) finds one.
-    fn look(&mut self) -> Option<(usize, u32)> {
+    fn look(&mut self) -> Option<Death> {
         if self.pids.is_empty() || self.checked.elapsed() < LIVENESS_EVERY {
             return None;
         }
         self.checked = Instant::now();
         for _ in 0..LIVENESS_BATCH.min(self.pids.len()) {
             self.next = (self.next + 1) % self.pids.len();
-            if !alive(self.pids[self.next].1) {
-                return Some(self.pids[self.next]);
+            let (worker, pid) = self.pids[self.next];
+            if let Some(status) = dead(pid) {
+                return Some(Death {
+                    worker,
+                    pid,
+                    status,
+                });
             }
         }
         None
     }
+}
+
+/// A worker process found dead, with its wait status when it could be read (a zombie its
+/// launcher has not reaped yet), as `waitpid` reports it.
+#[derive(Clone, Copy, Debug)]
+struct Death {
+    worker: usize,
+    pid: u32,
+    status: Option<i32>,
 }
 
 impl Master {
@@ -77,7 +91,7 @@ impl Master {
         match self.link.recv(&mut stop) {
             Some(incoming) => incoming,
             None => match dead {
-                Some((w, pid)) => self.worker_died(w, pid),
+                Some(death) => self.worker_died(death),
                 None => self.interrupted(),
             },
         }
@@ -92,9 +106,15 @@ impl Master {
         self.abort_run(None, 128 + sig)
     }
 
-    /// Ends the job after worker `w` (process `pid`, on this host) died.
-    fn worker_died(&mut self, w: usize, pid: u32) -> ! {
-        let slot = &self.workers[w];
+    /// Ends the job after a worker process on this host died: says how, when it is known
+    /// (its exit status or the signal that killed it), and what it held.
+    fn worker_died(&mut self, death: Death) -> ! {
+        let Death {
+            worker,
+            pid,
+            status,
+        } = death;
+        let slot = &self.workers[worker];
         let held = match slot.in_flight.front() {
             Some(chunk) => format!(
                 "while it held task `{}` {}",
@@ -103,11 +123,32 @@ impl Master {
             ),
             None => "while it held no task".to_owned(),
         };
-        let headline = format!(
-            "pool: rank {} (pid {pid} on {}) died {held}: the task crashed its process \
-             (a segfault or abort in native code, or the out-of-memory killer); ending the job",
-            slot.rank, slot.host
-        );
+        let who = format!("rank {} (pid {pid} on {})", slot.rank, slot.host);
+        let headline = match status {
+            Some(s) if libc::WIFEXITED(s) => format!(
+                "pool: {who} exited with status {} {held}: the task ended its process \
+                 (std::process::exit, or a library that calls exit); ending the job",
+                libc::WEXITSTATUS(s)
+            ),
+            Some(s) if libc::WIFSIGNALED(s) => {
+                let sig = libc::WTERMSIG(s);
+                let why = match sig {
+                    libc::SIGKILL => "the out-of-memory killer, or kill -9",
+                    libc::SIGABRT => "an abort in native code",
+                    _ => "a segfault or another crash in native code",
+                };
+                format!(
+                    "pool: {who} died {held}: the task crashed its process (killed by {}: \
+                     {why}); ending the job",
+                    crate::signals::name(sig)
+                )
+            }
+            _ => format!(
+                "pool: {who} died {held}: the task ended its process (a crash in native code, \
+                 the out-of-memory killer, or a call to exit: the rank's own line above says \
+                 which, when it could write one); ending the job"
+            ),
+        };
         self.abort_run(Some(headline), 1)
     }
 
@@ -165,6 +206,9 @@ impl Master {
         }
         // Report first: launchers may send SIGKILL milliseconds after SIGTERM.
         eprintln!("{}", report.trim_start());
+        // The launcher answers the abort below with SIGTERM to every rank: this report says
+        // what happened, so the master's signal handler keeps quiet.
+        signals::ending();
         tracing::error!(code, lost, "pool: ending the job");
         for job in self.jobs.iter_mut() {
             if let Some(journal) = job.journal.as_mut() {
@@ -178,15 +222,54 @@ impl Master {
     }
 }
 
-/// False once process `pid` has died: it no longer exists, or it is a zombie its launcher has
-/// not reaped yet.
-fn alive(pid: u32) -> bool {
+/// `Some` once process `pid` has died: it no longer exists (`Some(None)`: how it ended is not
+/// known), or it is a zombie its launcher has not reaped yet (`Some(Some(status))`, its wait
+/// status, from `/proc/PID/stat`).
+fn dead(pid: u32) -> Option<Option<i32>> {
     match std::fs::read(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses and may hold spaces.
-        Ok(stat) => match stat.iter().rposition(|&b| b == b')') {
-            Some(end) => !matches!(stat.get(end + 2), Some(b'Z' | b'X')),
-            None => true,
-        },
-        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        // The state follows the command name, which is in parentheses and may hold spaces;
+        // the exit code is field 52 (Linux 3.5 and later), the 50th after the name.
+        Ok(stat) => {
+            let end = stat.iter().rposition(|&b| b == b')')?;
+            let rest = String::from_utf8_lossy(&stat[end + 1..]);
+            let mut fields = rest.split_whitespace();
+            match fields.next() {
+                Some("Z" | "X") => Some(fields.nth(48).and_then(|f| f.parse().ok())),
+                _ => None,
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zombie_tells_how_it_ended() {
+        // A child that exits with status 3 stays a zombie until it is waited for.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .expect("sh");
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = dead(pid) {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the child never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let status = status.expect("a zombie's status");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3,
+            "{status}"
+        );
+        child.wait().expect("reaped");
+        assert_eq!(dead(pid), Some(None));
+        assert_eq!(dead(std::process::id()), None);
     }
 }

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use pool_runtime::TaskErrorKind;
 use pool_runtime::prelude::*;
 use tests::{
-    abort_on_five, add, echo, even_only, here, logged_square, panic_on_three, segfault_on_five,
-    sigkill_on_five, sleep_ms, square, whereami, worker_pid,
+    abort_on_five, add, echo, even_only, exit_on_five, here, logged_square, panic_on_three,
+    segfault_on_five, sigkill_on_five, sleep_ms, square, whereami, worker_pid,
 };
 
 /// A task in the binary itself, next to the library's.
@@ -284,6 +284,10 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         "worker_segfault" => {
             pool.map_with(segfault_on_five, 0..100, one_by_one())?;
             unreachable!("a worker crashed; mpirun ends the job");
+        }
+        "worker_exit" => {
+            pool.map_with(exit_on_five, 0..100, one_by_one())?;
+            unreachable!("a worker called exit; the job ends");
         }
         "worker_sigkill" => {
             pool.map_with(sigkill_on_five, 0..100, one_by_one())?;
