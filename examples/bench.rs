@@ -228,7 +228,10 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
             time(|| {
                 let n = tasks as u64;
                 let mut sum = 0;
-                for (_, r) in pool.map_unordered_with(noop, 0..n, options.clone()) {
+                for (_, r) in pool
+                    .map_unordered_with(noop, 0..n, options.clone())
+                    .expect("no journal: nothing to open")
+                {
                     match r {
                         Ok(v) => sum += v,
                         Err(e) => return Some(e.to_string()),

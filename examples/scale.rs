@@ -227,7 +227,10 @@ fn main() {
         .run(|pool| {
             let mut failed = 0u64;
             let mut count = 0u64;
-            for (_, outcome) in pool.map_unordered_with(item, 0..args.tasks, options) {
+            for (_, outcome) in pool
+                .map_unordered_with(item, 0..args.tasks, options)
+                .expect("no journal: nothing to open")
+            {
                 count += 1;
                 failed += u64::from(outcome.is_err());
             }

@@ -80,7 +80,8 @@
 //! |---|---|
 //! | [`Options::chunksize`]`(n)` | exactly `n` inputs per message instead of adaptive chunks |
 //! | [`Options::prefetch`]`(k)` | `k` chunks in flight per worker (default 2) |
-//! | [`Options::journal`]`(path)` | resume journal: finished results survive a killed run (`map_with` only) |
+//! | [`Options::journal`]`(path)` | resume journal: finished outcomes survive a killed run, each checked against its input on resume |
+//! | [`Options::rerun_failed`]`(bool)` | with a journal: run recorded failures again (default) or return their errors |
 //! | [`Options::progress`]`(bool)` | show or hide the progress display, whatever the environment says |
 //! | [`Options::stats`]`(bool)` | print this call's [`Stats`] table on stderr when it ends |
 //! | [`Options::speculative`]`(bool)` | at the end of the call, idle workers run copies of chunks queued behind slow ones (first result wins; a task may run twice) |

@@ -89,7 +89,10 @@ fn inputs_are_read_ahead_a_bounded_window() {
     let (max_ahead, _) = sim(8, |_| 100)
         .run(|pool| {
             let mut max_ahead = 0;
-            for (read, (_, outcome)) in pool.map_unordered_with(square, inputs, options).enumerate()
+            for (read, (_, outcome)) in pool
+                .map_unordered_with(square, inputs, options)
+                .expect("no journal")
+                .enumerate()
             {
                 outcome.expect("ok");
                 max_ahead = max_ahead.max(pulled.get() - read as u64);
@@ -111,7 +114,9 @@ fn a_slow_reader_holds_back_dispatch() {
     let options = Options::new().chunksize(10).prefetch(2);
     let (ahead, _) = sim(4, |_| 10)
         .run(|pool| {
-            let mut slow = pool.map_unordered_with(square, inputs, options);
+            let mut slow = pool
+                .map_unordered_with(square, inputs, options)
+                .expect("no journal");
             slow.next();
             // Another job keeps the master busy (and the first job's results arrive).
             let other = pool.map(square, 0..20_000u64).expect("map");
@@ -225,7 +230,10 @@ fn a_chunk_queued_behind_a_long_item_is_copied_to_an_idle_worker() {
     let mut seen = vec![0u8; 2000];
     let ((), report) = sim(4, |i| if i == 1510 { 1_000_000 } else { 1000 })
         .run(|pool| {
-            for (index, outcome) in pool.map_unordered_with(square, 0..2000u64, options) {
+            for (index, outcome) in pool
+                .map_unordered_with(square, 0..2000u64, options)
+                .expect("no journal")
+            {
                 assert_eq!(outcome.expect("ok"), (index * index) as u64);
                 seen[index] += 1;
             }
@@ -239,7 +247,10 @@ fn a_chunk_queued_behind_a_long_item_is_copied_to_an_idle_worker() {
     let options = Options::new().chunksize(50).prefetch(2);
     let ((), report) = sim(4, |i| if i == 1510 { 1_000_000 } else { 1000 })
         .run(|pool| {
-            for (_, outcome) in pool.map_unordered_with(square, 0..2000u64, options) {
+            for (_, outcome) in pool
+                .map_unordered_with(square, 0..2000u64, options)
+                .expect("no journal")
+            {
                 outcome.expect("ok");
             }
         })

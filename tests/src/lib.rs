@@ -115,6 +115,18 @@ pub fn logged_square(x: u64, ms: u64) -> u64 {
     x * x
 }
 
+/// Records that it ran (as [`logged_square`] does), then fails on odd numbers and returns
+/// even ones.
+#[pool_task]
+pub fn logged_even_only(x: u64) -> Result<u64, String> {
+    let _ran = logged_square(x, 0);
+    if x % 2 == 1 {
+        Err(format!("{x} is odd"))
+    } else {
+        Ok(x)
+    }
+}
+
 /// Where the worker that runs it is: its host name (the kernel's, as `MPI_Get_processor_name`
 /// reports it on Linux) and its network namespace (`net:[inode]`), after sleeping `ms`
 /// milliseconds so that every worker gets some. The test across network namespaces checks

@@ -189,6 +189,13 @@ impl Master {
                     continue;
                 }
                 protocol::finish_task_frame(&mut frame, encoded.count);
+                if job.journal.is_some() {
+                    // What the journal records with each outcome, to check it on resume.
+                    if let Ok(task) = protocol::TaskFrame::decode(&frame) {
+                        job.digests
+                            .insert(first, task.items().map(crate::journal::digest).collect());
+                    }
+                }
                 let chunk = Chunk {
                     job: id,
                     first,

@@ -83,6 +83,8 @@ pub(crate) struct Job {
     pub(crate) journal: Option<Journal>,
     /// Why appending to the journal failed; the journal is then closed.
     pub(crate) journal_error: Option<Error>,
+    /// With a journal: the input digests of the chunks in flight, by first index.
+    pub(crate) digests: HashMap<u64, Vec<u64>>,
 }
 
 impl Job {
@@ -100,6 +102,7 @@ impl Job {
             largest_done: 0,
             journal: None,
             journal_error: None,
+            digests: HashMap::new(),
         }
     }
 

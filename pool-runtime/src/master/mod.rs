@@ -31,6 +31,7 @@ use crate::transport::MasterLink;
 
 pub(crate) use dispatch::{Encoded, JobInputs};
 pub(crate) use jobs::{Provenance, RawOutcome};
+pub(crate) use receive::kind_of;
 pub(crate) use schedule::ChunkPlan;
 
 use jobs::{Chunk, Jobs};

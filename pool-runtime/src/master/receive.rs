@@ -110,7 +110,9 @@ impl Master {
                         }
                     }
                     if let Some(journal) = job.journal.as_mut() {
-                        if let Err(e) = journal.append_frame(&f.header, &bytes) {
+                        let digests = job.digests.remove(&chunk.first).unwrap_or_default();
+                        if let Err(e) = journal.append_frame(&f.header, &bytes, &digests, |_| true)
+                        {
                             job.journal = None;
                             job.journal_error = Some(e);
                         }
@@ -239,7 +241,8 @@ fn failed_chunk(w: usize, chunk: Chunk, kind: TaskErrorKind, message: String) ->
     }
 }
 
-fn kind_of(status: Status) -> TaskErrorKind {
+/// The kind of task error a RESULT status stands for.
+pub(crate) fn kind_of(status: Status) -> TaskErrorKind {
     match status {
         Status::Failed => TaskErrorKind::Failed,
         Status::Panicked => TaskErrorKind::Panicked,

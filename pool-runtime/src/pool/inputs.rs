@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::resume::{Resume, Verdict};
 use crate::codec;
 use crate::master::{Encoded, JobInputs};
 use crate::protocol;
@@ -10,28 +11,11 @@ use crate::protocol;
 pub(super) struct InputIter<I> {
     iter: Option<I>,
     pub(super) next: u64,
-    /// Inputs not to run (their results came from a journal).
-    pub(super) skip: Option<Skip>,
-}
-
-/// Which inputs a journaled `map` skips, and how many of them lie ahead.
-pub(super) struct Skip {
-    done: Vec<bool>,
-    pub(super) ahead: u64,
-}
-
-impl Skip {
-    pub(super) fn new(done: Vec<bool>) -> Skip {
-        let ahead = done.iter().filter(|&&d| d).count() as u64;
-        Skip { done, ahead }
-    }
-
-    fn is_done(&self, index: u64) -> bool {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.done.get(i))
-            .is_some_and(|&d| d)
-    }
+    /// Resuming from a journal: the outcomes it holds, checked as the inputs are reached.
+    pub(super) resume: Option<Resume>,
+    /// An input checked against the journal that runs again: its index and encoded bytes
+    /// (or why it does not encode), the first item of the next chunk.
+    pending: Option<(u64, Result<Vec<u8>, String>)>,
 }
 
 impl<I> InputIter<I> {
@@ -39,13 +23,15 @@ impl<I> InputIter<I> {
         InputIter {
             iter: Some(iter),
             next: 0,
-            skip: None,
+            resume: None,
+            pending: None,
         }
     }
 
     /// Sends no further inputs.
     pub(super) fn stop(&mut self) {
         self.iter = None;
+        self.pending = None;
     }
 }
 
@@ -55,38 +41,66 @@ where
     I::Item: Serialize,
 {
     fn next_index(&self) -> u64 {
-        self.next
+        self.pending.as_ref().map_or(self.next, |(index, _)| *index)
     }
 
     fn exhausted(&self) -> bool {
-        self.iter.is_none()
+        self.iter.is_none() && self.pending.is_none()
     }
 
     fn remaining_hint(&self) -> Option<u64> {
         let (low, _) = self.iter.as_ref()?.size_hint();
-        let low = (low as u64).saturating_sub(self.skip.as_ref().map_or(0, |s| s.ahead));
+        let low = (low as u64).saturating_sub(self.resume.as_ref().map_or(0, Resume::ahead))
+            + u64::from(self.pending.is_some());
         (low > 0).then_some(low)
     }
 
     fn skip_done(&mut self) {
-        let Some(skip) = self.skip.as_mut() else {
+        let Some(resume) = self.resume.as_mut() else {
             return;
         };
-        while skip.is_done(self.next) {
-            if self.iter.as_mut().and_then(Iterator::next).is_none() {
+        while self.pending.is_none() && resume.has(self.next) {
+            let Some(item) = self.iter.as_mut().and_then(Iterator::next) else {
                 self.iter = None;
                 return;
-            }
+            };
+            let index = self.next;
             self.next += 1;
-            skip.ahead -= 1;
+            let mut bytes = Vec::new();
+            // An input that does not encode now cannot match its record: it is reported as
+            // an input that does not encode, as it would be without a journal.
+            let encoded = match codec::encode_into(&item, &mut bytes) {
+                Ok(()) => Ok(bytes),
+                Err(e) => Err(format!("cannot encode the arguments: {e}")),
+            };
+            let digest = encoded.as_ref().map_or(0, |b| crate::journal::digest(b));
+            match resume.check(index, digest) {
+                Verdict::Reuse => {}
+                Verdict::Send | Verdict::Rerun => self.pending = Some((index, encoded)),
+            }
         }
     }
 
     fn encode_into(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Encoded {
         let mut encoded = Encoded::default();
+        match self.pending.take() {
+            Some((_, Ok(bytes))) => {
+                protocol::push_item::<()>(frame, |b| {
+                    b.extend_from_slice(&bytes);
+                    Ok(())
+                })
+                .expect("pushing bytes cannot fail");
+                encoded.count += 1;
+            }
+            Some((index, Err(message))) => {
+                encoded.failed = Some((index, message));
+                return encoded;
+            }
+            None => {}
+        }
         while (encoded.count as usize) < max && frame.len() < max_bytes {
-            // A chunk holds consecutive inputs: it ends before one that is done.
-            if self.skip.as_ref().is_some_and(|s| s.is_done(self.next)) {
+            // A chunk holds consecutive inputs: it ends before one the journal holds.
+            if self.resume.as_ref().is_some_and(|r| r.has(self.next)) {
                 break;
             }
             let Some(item) = self.iter.as_mut().and_then(Iterator::next) else {

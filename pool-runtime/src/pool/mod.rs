@@ -3,6 +3,7 @@
 mod handle;
 mod inputs;
 mod options;
+mod resume;
 mod stream;
 
 use std::cell::{RefCell, RefMut};
@@ -11,7 +12,6 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 
-use crate::codec;
 use crate::error::{Error, TaskError};
 use crate::journal::Journal;
 use crate::master::{ChunkPlan, Master};
@@ -24,7 +24,8 @@ pub use handle::Handle;
 pub use options::Options;
 pub use stream::MapUnordered;
 
-use inputs::{InputIter, Skip};
+use inputs::InputIter;
+use resume::Resume;
 
 /// A pool of workers, handed to the `#[pool_main]` function on rank 0.
 ///
@@ -177,60 +178,47 @@ impl Pool {
         I: IntoIterator<Item = T::Args>,
     {
         let _ = task;
+        let inputs = inputs.into_iter();
         match options.journal.clone() {
             None => {
-                let stream = self.unordered(inputs.into_iter(), &options, None);
+                let stream = self.unordered(inputs, &options, None);
                 collect_in_order::<T, _>(stream, Vec::new(), false)
             }
-            Some(path) => {
-                let inputs = inputs.into_iter();
-                match inputs.size_hint() {
-                    (low, Some(high)) if low == high => {
-                        self.map_journaled::<T, _>(inputs, low, &options, &path)
-                    }
-                    _ => {
-                        let inputs: Vec<T::Args> = inputs.collect();
-                        let count = inputs.len();
-                        self.map_journaled::<T, _>(inputs.into_iter(), count, &options, &path)
-                    }
+            Some(path) => match inputs.size_hint() {
+                (low, Some(high)) if low == high => {
+                    let stream = self.journaled::<T, _>(inputs, low, &options, &path)?;
+                    collect_in_order::<T, _>(stream, Vec::new(), true)
                 }
-            }
+                _ => {
+                    let inputs: Vec<T::Args> = inputs.collect();
+                    let count = inputs.len();
+                    let stream =
+                        self.journaled::<T, _>(inputs.into_iter(), count, &options, &path)?;
+                    collect_in_order::<T, _>(stream, Vec::new(), true)
+                }
+            },
         }
     }
 
-    /// `map_with` with a journal at `path`: reads back what it holds, runs the rest.
-    fn map_journaled<T, I>(
+    /// A stream over `count` inputs with a journal at `path`: the outcomes it holds for
+    /// inputs that did not change are handed out as the inputs are reached, the rest run.
+    fn journaled<T, I>(
         &self,
         inputs: I,
         count: usize,
         options: &Options,
         path: &Path,
-    ) -> Result<Vec<T::Output>, Error>
+    ) -> Result<MapUnordered<'_, T, I>, Error>
     where
         T: Task,
         I: Iterator<Item = T::Args>,
     {
-        let (journal, replayed) = Journal::open(path, T::NAME, count as u64)?;
-        let mut values: Vec<Option<T::Output>> = Vec::new();
-        values.resize_with(count, || None);
-        let mut done = vec![false; count];
-        for (index, bytes) in replayed {
-            let value = codec::decode::<T::Output>(&bytes).map_err(|e| Error::Journal {
-                path: path.to_owned(),
-                message: format!(
-                    "the result of input {index} does not decode as the output of `{}` ({e}); \
-                     was the journal written by another version of the task? give this run \
-                     another journal path, or delete the file to start over",
-                    T::NAME
-                ),
-            })?;
-            // Indices were checked against `count` when the journal was read.
-            values[index as usize] = Some(value);
-            done[index as usize] = true;
-        }
-        let stream = self.unordered(inputs, options, Some(Skip::new(done)));
+        let fingerprint = crate::registry::Registry::global().fingerprint();
+        let (journal, replayed) = Journal::open(path, T::NAME, fingerprint, count as u64)?;
+        let resume = Resume::new(replayed, !options.keep_failures, path.to_owned());
+        let stream = self.unordered(inputs, options, Some(resume));
         self.master().set_journal(stream.job, journal);
-        collect_in_order::<T, _>(stream, values, true)
+        Ok(stream)
     }
 
     /// Runs `task` on every input and yields `(index, outcome)` pairs as tasks finish, in no
@@ -265,47 +253,67 @@ impl Pool {
     /// ```
     ///
     /// Every way to call a task, in one program: `examples/many_tasks.rs`.
-    pub fn map_unordered<T, I>(&self, task: T, inputs: I) -> MapUnordered<'_, T, I::IntoIter>
+    pub fn map_unordered<T, I>(&self, _task: T, inputs: I) -> MapUnordered<'_, T, I::IntoIter>
     where
         T: Task,
         I: IntoIterator<Item = T::Args>,
     {
-        self.map_unordered_with(task, inputs, Options::new())
+        self.unordered(inputs.into_iter(), &Options::new(), None)
     }
 
     /// [`Pool::map_unordered`] with explicit [`Options`].
+    ///
+    /// With [`Options::journal`], every outcome is recorded as it arrives, and a rerun with
+    /// the same journal hands out the recorded outcomes of the inputs that did not change
+    /// (first, as the inputs are reached) and runs only the rest. A journal needs to know how
+    /// many inputs there are: the input iterator must report its exact length (a range, a
+    /// `Vec`, an exact-size adapter); collect it into a `Vec` first otherwise.
+    ///
+    /// # Errors
+    ///
+    /// Only with a journal: [`Error::Journal`] when it cannot be opened, was written for
+    /// another task or number of inputs, or the input's length is not known.
     pub fn map_unordered_with<T, I>(
         &self,
         task: T,
         inputs: I,
         options: Options,
-    ) -> MapUnordered<'_, T, I::IntoIter>
+    ) -> Result<MapUnordered<'_, T, I::IntoIter>, Error>
     where
         T: Task,
         I: IntoIterator<Item = T::Args>,
     {
         let _ = task;
-        assert!(
-            options.journal.is_none(),
-            "pool: Options::journal is supported by map_with, not map_unordered_with"
-        );
-        self.unordered(inputs.into_iter(), &options, None)
+        let inputs = inputs.into_iter();
+        match options.journal.clone() {
+            None => Ok(self.unordered(inputs, &options, None)),
+            Some(path) => match inputs.size_hint() {
+                (low, Some(high)) if low == high => {
+                    self.journaled::<T, _>(inputs, low, &options, &path)
+                }
+                _ => Err(Error::Journal {
+                    path,
+                    message: "a journal needs to know how many inputs there are, and this \
+                              input iterator does not say (its size_hint is not exact): collect \
+                              the inputs into a Vec first"
+                        .to_owned(),
+                }),
+            },
+        }
     }
 
     fn unordered<T, I>(
         &self,
         inputs: I,
         options: &Options,
-        skip: Option<Skip>,
+        resume: Option<Resume>,
     ) -> MapUnordered<'_, T, I>
     where
         T: Task,
         I: Iterator<Item = T::Args>,
     {
         let total = match inputs.size_hint() {
-            (low, Some(high)) if low == high => {
-                Some((low as u64).saturating_sub(skip.as_ref().map_or(0, |s| s.ahead)))
-            }
+            (low, Some(high)) if low == high => Some(low as u64),
             _ => None,
         };
         let mut master = self.master();
@@ -313,7 +321,7 @@ impl Pool {
         let report = options.stats.then(|| master.stats());
         drop(master);
         let mut source = InputIter::new(inputs);
-        source.skip = skip;
+        source.resume = resume;
         MapUnordered {
             pool: self,
             job,

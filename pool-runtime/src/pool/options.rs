@@ -36,6 +36,8 @@ pub struct Options {
     pub(crate) progress: Option<bool>,
     pub(crate) stats: bool,
     pub(crate) speculative: bool,
+    /// Inverted: `Options::rerun_failed(false)` sets it.
+    pub(crate) keep_failures: bool,
 }
 
 impl Options {
@@ -66,19 +68,24 @@ impl Options {
         self
     }
 
-    /// Appends every successful result to a resume journal at `path` as it arrives, and
-    /// skips the inputs whose results a journal already at `path` holds ([`Pool::map_with`](crate::Pool::map_with)
-    /// only).
+    /// Records every outcome in a resume journal at `path` as it arrives, and reuses the
+    /// outcomes a journal already at `path` holds ([`Pool::map_with`](crate::Pool::map_with)
+    /// and [`Pool::map_unordered_with`](crate::Pool::map_unordered_with)).
     ///
     /// Run a `map` with a journal, and if the run dies (killed, time limit, crashed node), run
     /// the same program again with the same journal: finished inputs are not run again, their
     /// results are read back, and the `map` returns the full result, as if it had never
-    /// stopped. The inputs must be the same, in the same order: the journal checks the task
-    /// and the number of inputs, and refuses a mismatch with [`Error::Journal`](crate::Error::Journal). Failed tasks
-    /// are not recorded, so they run again. Delete the file to start over.
+    /// stopped. The journal holds the task's name, the number of inputs and a digest of each
+    /// input's encoded arguments: another task or another number of inputs is refused with
+    /// [`Error::Journal`](crate::Error::Journal), and an input whose arguments changed since
+    /// its outcome was recorded runs again (a warning says how many did), so a recorded
+    /// outcome is only ever returned for the arguments it was computed from. Failed tasks are
+    /// recorded too; on resume they run again, unless [`Options::rerun_failed`]`(false)` asks
+    /// for their recorded errors. Delete the file to start over.
     ///
-    /// When the input iterator does not report its exact length (`size_hint`), the inputs are
-    /// collected into a `Vec` first, to know how many there are.
+    /// With `map_with`, when the input iterator does not report its exact length
+    /// (`size_hint`), the inputs are collected into a `Vec` first, to know how many there are;
+    /// `map_unordered_with` asks for that length instead.
     ///
     /// Durability and the file format: see [`crate::journal`].
     ///
@@ -103,6 +110,16 @@ impl Options {
     #[must_use]
     pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
         self.journal = Some(path.into());
+        self
+    }
+
+    /// With a [`journal`](Options::journal) that holds failed outcomes: run those inputs again
+    /// (`true`, the default), or hand out their recorded errors without running them
+    /// (`false`: a sweep with a point that always fails then finishes on resume, and reports
+    /// that point's error, instead of failing on it again every time).
+    #[must_use]
+    pub fn rerun_failed(mut self, rerun: bool) -> Self {
+        self.keep_failures = !rerun;
         self
     }
 

@@ -9,6 +9,7 @@ use crate::codec;
 use crate::error::{Error, TaskError, TaskErrorKind};
 use crate::master::{ChunkPlan, JobInputs, Provenance, RawOutcome};
 use crate::progress::Progress;
+use crate::protocol::Status;
 use crate::stats::Stats;
 use crate::task::Task;
 
@@ -95,6 +96,55 @@ impl<T: Task, I> MapUnordered<'_, T, I> {
     }
 }
 
+impl<T: Task, I> MapUnordered<'_, T, I> {
+    /// The next outcome a journal held for an input that did not change, if any.
+    fn reused_outcome(&mut self) -> Option<(usize, Result<T::Output, TaskError>)> {
+        let resume = self.source.resume.as_mut()?;
+        let record = resume.reused.pop_front()?;
+        self.progress.done(1);
+        let index = usize::try_from(record.index).unwrap_or(usize::MAX);
+        let error = |kind, message| TaskError {
+            index,
+            task: T::NAME,
+            rank: 0,
+            host: "journal".to_owned(),
+            kind,
+            message,
+        };
+        let outcome = match Status::from_raw(record.status) {
+            Some(Status::Ok) => codec::decode::<T::Output>(&record.payload).map_err(|e| {
+                let message = format!(
+                    "the result of input {index} does not decode as the output of `{}` ({e}); \
+                     was the journal written by another version of the task? give this run \
+                     another journal path, or delete the file to start over",
+                    T::NAME
+                );
+                self.journal_error.get_or_insert(Error::Journal {
+                    path: resume.path.clone(),
+                    message: message.clone(),
+                });
+                error(TaskErrorKind::BadOutput, message)
+            }),
+            status => {
+                let e = error(
+                    status.map_or(TaskErrorKind::BadOutput, crate::master::kind_of),
+                    String::from_utf8_lossy(&record.payload).into_owned(),
+                );
+                failed(&e);
+                Err(e)
+            }
+        };
+        Some((index, outcome))
+    }
+
+    /// Why the call's journal failed (it could not be written, or held a result that does
+    /// not decode), once the stream is over; `None` without a journal or when all was well.
+    /// `map_with` returns this as its error.
+    pub fn journal_error(&self) -> Option<&Error> {
+        self.journal_error.as_ref()
+    }
+}
+
 impl<T: Task, I> fmt::Debug for MapUnordered<'_, T, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapUnordered")
@@ -119,6 +169,9 @@ where
         // Results already here are handed out without asking MPI each time; every
         // POLL_EVERY items (or when none is here) the master takes in new frames and refills
         // the workers.
+        if let Some(item) = self.reused_outcome() {
+            return Some(item);
+        }
         if self.unpolled < POLL_EVERY {
             if let Some(item) = master.next_outcome(self.job, decode_outcome::<T::Output>) {
                 // Counted for the progress display at the next poll.
@@ -132,12 +185,18 @@ where
         master.receive_available();
         loop {
             master.dispatch(Some((self.job, &mut self.source)), self.plan);
+            if let Some(item) = self.reused_outcome() {
+                return Some(item);
+            }
             if let Some(item) = master.next_outcome(self.job, decode_outcome::<T::Output>) {
                 self.progress.done(1);
                 return Some(item);
             }
             if master.outstanding(self.job) == 0 && self.source.exhausted() {
                 self.done = true;
+                if let Some(resume) = &self.source.resume {
+                    resume.report();
+                }
                 self.journal_error = master.finish_journal(self.job).err();
                 master.close_job(self.job);
                 self.progress.finish();

@@ -341,7 +341,7 @@ impl Status {
         }
     }
 
-    fn from_raw(raw: u8) -> Option<Status> {
+    pub(crate) fn from_raw(raw: u8) -> Option<Status> {
         Some(match raw {
             0 => Status::Ok,
             1 => Status::Failed,

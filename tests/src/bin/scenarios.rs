@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use pool_runtime::TaskErrorKind;
 use pool_runtime::prelude::*;
 use tests::{
-    abort_on_five, add, echo, even_only, exit_on_five, here, logged_square, panic_on_three,
-    segfault_on_five, sigkill_on_five, sleep_ms, square, whereami, worker_pid,
+    abort_on_five, add, echo, even_only, exit_on_five, here, logged_even_only, logged_square,
+    panic_on_three, segfault_on_five, sigkill_on_five, sleep_ms, square, whereami, worker_pid,
 };
 
 /// A task in the binary itself, next to the library's.
@@ -144,7 +144,7 @@ fn lazy(pool: &Pool) -> Result<(), Error> {
     let mut consumed = 0usize;
     let mut max_ahead = 0usize;
     let options = Options::new().chunksize(4).prefetch(2);
-    for (_, r) in pool.map_unordered_with(square, inputs, options) {
+    for (_, r) in pool.map_unordered_with(square, inputs, options)? {
         r.expect("square");
         consumed += 1;
         max_ahead = max_ahead.max(pulled.get() - consumed);
@@ -183,6 +183,69 @@ fn journal(pool: &Pool) -> Result<(), Error> {
     }
     let sum = squares.iter().fold(0u64, |a, &b| a.wrapping_add(b));
     println!("journal sum {sum}");
+    Ok(())
+}
+
+/// `sweep PATH N CHANGED map|unordered`: squares of N inputs with a journal at PATH, where
+/// the last CHANGED inputs are `x + 1000` instead of `x` (a sweep whose parameters changed
+/// under the same journal); prints the sum of the results, checked against the inputs.
+fn sweep(pool: &Pool) -> Result<(), Error> {
+    let arg = |i: usize| std::env::args().nth(i).expect("sweep PATH N CHANGED MODE");
+    let path = arg(2);
+    let n: u64 = arg(3).parse().expect("N");
+    let changed: u64 = arg(4).parse().expect("CHANGED");
+    let value = |x: u64| if x >= n - changed { x + 1000 } else { x };
+    let inputs = (0..n).map(|x| (value(x), 0));
+    let options = Options::new().journal(&path);
+    let results: Vec<(u64, u64)> = match arg(5).as_str() {
+        "map" => pool
+            .map_with(logged_square, inputs, options)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i as u64, r))
+            .collect(),
+        _ => {
+            let mut seen = HashSet::new();
+            let mut results = Vec::new();
+            for (i, r) in pool.map_unordered_with(logged_square, inputs, options)? {
+                assert!(seen.insert(i), "index {i} twice");
+                results.push((i as u64, r.expect("square")));
+            }
+            results
+        }
+    };
+    assert_eq!(results.len() as u64, n);
+    for &(i, r) in &results {
+        assert_eq!(
+            r,
+            value(i) * value(i),
+            "the result of input {i} is for its arguments"
+        );
+    }
+    let sum = results.iter().fold(0u64, |a, &(_, r)| a.wrapping_add(r));
+    println!("sweep sum {sum}");
+    Ok(())
+}
+
+/// `failing PATH keep|rerun`: 20 inputs, the odd ones fail, with a journal at PATH; on
+/// resume the recorded failures are returned (`keep`) or run again (`rerun`).
+fn failing(pool: &Pool) -> Result<(), Error> {
+    let arg = |i: usize| std::env::args().nth(i).expect("failing PATH keep|rerun");
+    let options = Options::new()
+        .journal(arg(2))
+        .rerun_failed(arg(3) == "rerun");
+    let mut failed = Vec::new();
+    for (i, outcome) in pool.map_unordered_with(logged_even_only, 0..20u64, options)? {
+        match outcome {
+            Ok(v) => assert_eq!(v, i as u64),
+            Err(e) => {
+                assert_eq!(e.message, format!("{i} is odd"));
+                failed.push(i);
+            }
+        }
+    }
+    failed.sort_unstable();
+    assert_eq!(failed, (0..10).map(|k| 2 * k + 1).collect::<Vec<_>>());
     Ok(())
 }
 
@@ -251,7 +314,7 @@ fn hosts(pool: &Pool) -> Result<(), Error> {
         println!("worker at {host} {netns}: {tasks} tasks");
     }
     let failed_on: BTreeSet<String> = pool
-        .map_unordered_with(even_only, 0..60, one_by_one())
+        .map_unordered_with(even_only, 0..60, one_by_one())?
         .filter_map(|(_, outcome)| outcome.err())
         .map(|e| e.host)
         .collect();
@@ -294,6 +357,8 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
             unreachable!("a worker was killed; mpirun ends the job");
         }
         "journal" => journal(pool)?,
+        "sweep" => sweep(pool)?,
+        "failing" => failing(pool)?,
         "million" => million(pool)?,
         "hosts" => hosts(pool)?,
         "wide" => wide(pool)?,

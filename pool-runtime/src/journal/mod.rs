@@ -1,19 +1,26 @@
-//! Resume journals: every finished result of a `map`, appended to a file as it arrives, so a
-//! run that was killed can be run again without recomputing what it had finished.
+//! Resume journals: every finished outcome of a `map` or `map_unordered`, appended to a file
+//! as it arrives, so a run that was killed can be run again without recomputing what it had
+//! finished.
 //!
 //! Set one with [`Options::journal`](crate::Options::journal). Inspect one with [`inspect`].
 //!
 //! # Format
 //!
-//! A header, then one record per successful result, all integers little-endian:
+//! A header, then one record per outcome, all integers little-endian:
 //!
 //! ```text
-//! header: b"POOLJRNL" | version u32 = 1 | name length u32 | task name | inputs u64 | crc32 u32
-//! record: payload length u32 | index u64 | payload (the encoded result) | crc32 u32
+//! header: b"POOLJRNL" | version u32 = 2 | name length u32 | task name
+//!         | registry fingerprint u64 | inputs u64 | crc32 u32
+//! record: payload length u32 | index u64 | status u8 | input digest u64 | payload | crc32 u32
 //! ```
 //!
-//! Each CRC-32 covers the bytes of its header or record before it. Only results of tasks that
-//! succeeded are recorded: a task that failed runs again when the journal is reused.
+//! Each CRC-32 covers the bytes of its header or record before it. A record's payload is the
+//! encoded result (status 0) or the failure's message (any other status: how the task
+//! failed). The input digest is a 64-bit hash of the item's encoded arguments: on resume, a
+//! result is reused only for an input that encodes to the same bytes; an input that changed
+//! runs again, with a warning that says how many did. The registry fingerprint (a hash of
+//! the names of every task in the program) is compared too: a journal written by a program
+//! with other tasks is reused with a warning (the task's code itself cannot be compared).
 //!
 //! # Durability
 //!
@@ -35,13 +42,15 @@ use crate::error::Error;
 use crate::protocol::{Outcomes, ResultHeader, Status};
 
 const MAGIC: &[u8; 8] = b"POOLJRNL";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Task names longer than this are not names: the header is damaged.
 const MAX_NAME: usize = 4096;
 /// Results are flushed to the disk at least this often while a `map` runs.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
-/// Length, index and checksum around each payload.
-const RECORD_OVERHEAD: u64 = 4 + 8 + 4;
+/// Length, index, status, digest and checksum around each payload.
+const RECORD_OVERHEAD: u64 = 4 + 8 + 1 + 8 + 4;
+/// Bytes of a record before its payload.
+const RECORD_HEAD: usize = 4 + 8 + 1 + 8;
 
 /// What a journal file holds, as read by [`inspect`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +62,8 @@ pub struct JournalSummary {
     pub inputs: u64,
     /// Indices of the inputs whose results it holds, in the order they finished.
     pub done: Vec<u64>,
+    /// Indices of the inputs whose tasks failed (their errors are recorded), in order.
+    pub failed: Vec<u64>,
     /// Bytes at the end that do not form a valid record (a torn or damaged last write); they
     /// would be dropped when the journal is reused.
     pub damaged_bytes: u64,
@@ -75,12 +86,21 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<JournalSummary, Error> {
     let path = path.as_ref();
     let mut file =
         File::open(path).map_err(|e| journal_error(path, format!("cannot open: {e}")))?;
-    let (task, inputs) = read_header(&mut file, path)?;
-    let scan = scan_records(&mut file, path, inputs, |_, _| {})?;
+    let header = read_header(&mut file, path)?;
+    let mut failed = Vec::new();
+    let mut done = Vec::new();
+    let scan = scan_records(&mut file, path, header.inputs, |record| {
+        if record.status == Status::Ok as u8 {
+            done.push(record.index);
+        } else {
+            failed.push(record.index);
+        }
+    })?;
     Ok(JournalSummary {
-        task,
-        inputs,
-        done: scan.indices,
+        task: header.task,
+        inputs: header.inputs,
+        done,
+        failed,
         damaged_bytes: scan.damaged,
     })
 }
@@ -95,13 +115,38 @@ pub(crate) struct Journal {
     last_sync: Instant,
 }
 
-/// Results a reused journal already holds: `(index, encoded result)`, index order unspecified.
-pub(crate) type Replayed = Vec<(u64, Vec<u8>)>;
+/// One outcome a reused journal holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) index: u64,
+    /// A protocol status: 0 for a result, the way the task failed otherwise.
+    pub(crate) status: u8,
+    /// The digest of the input's encoded arguments ([`digest`]).
+    pub(crate) digest: u64,
+    /// The encoded result, or the failure's message.
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Outcomes a reused journal already holds, index order unspecified.
+pub(crate) type Replayed = Vec<Record>;
+
+/// The digest of an input's encoded arguments: two CRC-32s with different seeds.
+pub(crate) fn digest(encoded: &[u8]) -> u64 {
+    let mut second = crc32fast::Hasher::new_with_initial(0x9e37_79b9);
+    second.update(encoded);
+    (u64::from(crc32fast::hash(encoded)) << 32) | u64::from(second.finalize())
+}
 
 impl Journal {
-    /// Opens the journal at `path` for `task` over `inputs` inputs, creating it if it does not
-    /// exist, and returns the results it already holds.
-    pub(crate) fn open(path: &Path, task: &str, inputs: u64) -> Result<(Journal, Replayed), Error> {
+    /// Opens the journal at `path` for `task` over `inputs` inputs in a program whose task
+    /// registry has `fingerprint`, creating it if it does not exist, and returns the outcomes
+    /// it already holds.
+    pub(crate) fn open(
+        path: &Path,
+        task: &str,
+        fingerprint: u64,
+        inputs: u64,
+    ) -> Result<(Journal, Replayed), Error> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -115,12 +160,16 @@ impl Journal {
             .len();
         let mut replayed = Vec::new();
         if len == 0 {
-            let header = encode_header(task, inputs);
+            let header = encode_header(task, fingerprint, inputs);
             file.write_all(&header)
                 .and_then(|()| file.sync_data())
                 .map_err(|e| journal_error(path, format!("cannot write its header: {e}")))?;
         } else {
-            let (their_task, their_inputs) = read_header(&mut file, path)?;
+            let Header {
+                task: their_task,
+                fingerprint: their_fingerprint,
+                inputs: their_inputs,
+            } = read_header(&mut file, path)?;
             if their_task != task || their_inputs != inputs {
                 return Err(journal_error(
                     path,
@@ -131,8 +180,16 @@ impl Journal {
                     ),
                 ));
             }
-            let scan = scan_records(&mut file, path, inputs, |index, payload| {
-                replayed.push((index, payload.to_vec()));
+            if their_fingerprint != fingerprint {
+                eprintln!(
+                    "pool: warning: journal {} was written by a program with other tasks (its \
+                     registry fingerprint differs); its results are reused as they are: delete \
+                     it if `{task}` itself changed",
+                    path.display()
+                );
+            }
+            let scan = scan_records(&mut file, path, inputs, |record| {
+                replayed.push(record.clone());
             })?;
             if scan.damaged > 0 {
                 eprintln!(
@@ -157,19 +214,25 @@ impl Journal {
         Ok((journal, replayed))
     }
 
-    /// Appends the successful outcomes of one RESULT frame (already validated) with a single
-    /// write, and flushes to the disk if the last flush is more than a second old.
+    /// Appends the outcomes of one RESULT frame (already validated) with a single write, and
+    /// flushes to the disk if the last flush is more than a second old. `digests` are the
+    /// items' input digests, in order; `keep(index)` says which outcomes are final (an item
+    /// that runs again is not recorded yet).
     pub(crate) fn append_frame(
         &mut self,
         header: &ResultHeader,
         frame: &[u8],
+        digests: &[u64],
+        keep: impl Fn(u64) -> bool,
     ) -> Result<(), Error> {
         self.buf.clear();
         let mut outcomes = Outcomes::new(header);
         let mut index = header.first;
+        let mut digests = digests.iter();
         while let Some((status, payload)) = outcomes.next(frame) {
-            if status == Status::Ok {
-                push_record(&mut self.buf, index, payload);
+            let digest = digests.next().copied().unwrap_or(0);
+            if keep(index) {
+                push_record(&mut self.buf, index, status as u8, digest, payload);
             }
             index += 1;
         }
@@ -217,29 +280,39 @@ fn journal_error(path: &Path, message: String) -> Error {
     }
 }
 
-fn encode_header(task: &str, inputs: u64) -> Vec<u8> {
-    let mut header = Vec::with_capacity(32 + task.len());
+fn encode_header(task: &str, fingerprint: u64, inputs: u64) -> Vec<u8> {
+    let mut header = Vec::with_capacity(40 + task.len());
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&VERSION.to_le_bytes());
     header.extend_from_slice(&(task.len() as u32).to_le_bytes());
     header.extend_from_slice(task.as_bytes());
+    header.extend_from_slice(&fingerprint.to_le_bytes());
     header.extend_from_slice(&inputs.to_le_bytes());
     let crc = crc32fast::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
     header
 }
 
-fn push_record(buf: &mut Vec<u8>, index: u64, payload: &[u8]) {
+fn push_record(buf: &mut Vec<u8>, index: u64, status: u8, digest: u64, payload: &[u8]) {
     let start = buf.len();
     buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     buf.extend_from_slice(&index.to_le_bytes());
+    buf.push(status);
+    buf.extend_from_slice(&digest.to_le_bytes());
     buf.extend_from_slice(payload);
     let crc = crc32fast::hash(&buf[start..]);
     buf.extend_from_slice(&crc.to_le_bytes());
 }
 
+/// A journal's header.
+struct Header {
+    task: String,
+    fingerprint: u64,
+    inputs: u64,
+}
+
 /// Reads and checks the header; leaves the file at the first record.
-fn read_header(file: &mut File, path: &Path) -> Result<(String, u64), Error> {
+fn read_header(file: &mut File, path: &Path) -> Result<Header, Error> {
     let not_a_journal = |why: &str| {
         journal_error(
             path,
@@ -266,10 +339,10 @@ fn read_header(file: &mut File, path: &Path) -> Result<(String, u64), Error> {
     if name_len > MAX_NAME {
         return Err(not_a_journal("damaged header"));
     }
-    let mut rest = vec![0u8; name_len + 8 + 4];
+    let mut rest = vec![0u8; name_len + 8 + 8 + 4];
     file.read_exact(&mut rest)
         .map_err(|_| not_a_journal("header cut short"))?;
-    let (body, crc) = rest.split_at(name_len + 8);
+    let (body, crc) = rest.split_at(name_len + 16);
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&fixed);
     hasher.update(body);
@@ -278,12 +351,16 @@ fn read_header(file: &mut File, path: &Path) -> Result<(String, u64), Error> {
     }
     let task = String::from_utf8(body[..name_len].to_vec())
         .map_err(|_| not_a_journal("task name not UTF-8"))?;
-    let inputs = u64::from_le_bytes(body[name_len..].try_into().expect("8 bytes"));
-    Ok((task, inputs))
+    let fingerprint = u64::from_le_bytes(body[name_len..name_len + 8].try_into().expect("8"));
+    let inputs = u64::from_le_bytes(body[name_len + 8..].try_into().expect("8 bytes"));
+    Ok(Header {
+        task,
+        fingerprint,
+        inputs,
+    })
 }
 
 struct Scan {
-    indices: Vec<u64>,
     /// Offset just past the last valid record.
     end: u64,
     /// Bytes after `end`.
@@ -298,172 +375,53 @@ fn scan_records(
     file: &mut File,
     path: &Path,
     inputs: u64,
-    mut each: impl FnMut(u64, &[u8]),
+    mut each: impl FnMut(&Record),
 ) -> Result<Scan, Error> {
     let io_error = |e: io::Error| journal_error(path, format!("cannot read: {e}"));
     let size = file.metadata().map_err(io_error)?.len();
     let mut at = file.stream_position().map_err(io_error)?;
     let mut reader = io::BufReader::with_capacity(1 << 20, &mut *file);
-    let mut indices = Vec::new();
-    let mut payload = Vec::new();
+    let mut record = Record {
+        index: 0,
+        status: 0,
+        digest: 0,
+        payload: Vec::new(),
+    };
     loop {
         let left = size - at;
         if left < RECORD_OVERHEAD {
             break;
         }
-        let mut head = [0u8; 12];
+        let mut head = [0u8; RECORD_HEAD];
         reader.read_exact(&mut head).map_err(io_error)?;
         let len = u64::from(u32::from_le_bytes(head[..4].try_into().expect("4 bytes")));
-        let index = u64::from_le_bytes(head[4..].try_into().expect("8 bytes"));
+        let index = u64::from_le_bytes(head[4..12].try_into().expect("8 bytes"));
         if len > left - RECORD_OVERHEAD || index >= inputs {
             break;
         }
-        payload.resize(len as usize, 0);
+        record.payload.resize(len as usize, 0);
         let mut crc = [0u8; 4];
         reader
-            .read_exact(&mut payload)
+            .read_exact(&mut record.payload)
             .and_then(|()| reader.read_exact(&mut crc))
             .map_err(io_error)?;
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(&head);
-        hasher.update(&payload);
+        hasher.update(&record.payload);
         if hasher.finalize() != u32::from_le_bytes(crc) {
             break;
         }
         at += RECORD_OVERHEAD + len;
-        indices.push(index);
-        each(index, &payload);
+        record.index = index;
+        record.status = head[12];
+        record.digest = u64::from_le_bytes(head[13..21].try_into().expect("8 bytes"));
+        each(&record);
     }
     Ok(Scan {
-        indices,
         end: at,
         damaged: size - at,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol;
-
-    fn frame(first: u64, outcomes: &[(Status, &[u8])]) -> (ResultHeader, Vec<u8>) {
-        let mut buf = Vec::new();
-        protocol::begin_result_frame(&mut buf, 0, first);
-        for (status, bytes) in outcomes {
-            if *status == Status::Ok {
-                protocol::push_outcome::<()>(&mut buf, Status::Ok, |b| {
-                    b.extend_from_slice(bytes);
-                    Ok(())
-                })
-                .expect("push");
-            } else {
-                protocol::push_message(&mut buf, *status, "failed");
-            }
-        }
-        protocol::finish_result_frame(&mut buf, outcomes.len() as u32, 0);
-        let header = protocol::ResultFrame::decode(&buf).expect("valid").header;
-        (header, buf)
-    }
-
-    fn temp(name: &str) -> PathBuf {
-        let path = std::env::temp_dir().join(format!(
-            "pool-journal-{}-{name}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_file(&path);
-        path
-    }
-
-    #[test]
-    fn records_survive_reopening_and_torn_tails_are_dropped() {
-        let path = temp("torn");
-        let (mut journal, replayed) = Journal::open(&path, "t::f", 10).expect("create");
-        assert!(replayed.is_empty());
-        let (h, f) = frame(
-            0,
-            &[
-                (Status::Ok, b"a"),
-                (Status::Failed, b""),
-                (Status::Ok, b"cc"),
-            ],
-        );
-        journal.append_frame(&h, &f).expect("append");
-        let (h, f) = frame(5, &[(Status::Ok, b"dddd")]);
-        journal.append_frame(&h, &f).expect("append");
-        journal.flush().expect("flush");
-        drop(journal);
-
-        let (_, mut replayed) = Journal::open(&path, "t::f", 10).expect("reopen");
-        replayed.sort();
-        assert_eq!(
-            replayed,
-            vec![
-                (0, b"a".to_vec()),
-                (2, b"cc".to_vec()),
-                (5, b"dddd".to_vec())
-            ]
-        );
-
-        // Cut the last record short: it is dropped, the others stay, the file is repaired.
-        let full = std::fs::metadata(&path).expect("meta").len();
-        let file = OpenOptions::new().write(true).open(&path).expect("open");
-        file.set_len(full - 3).expect("truncate");
-        drop(file);
-        let summary = inspect(&path).expect("inspect");
-        assert_eq!(summary.done, vec![0, 2]);
-        assert_eq!(summary.damaged_bytes, RECORD_OVERHEAD + 4 - 3);
-        let (_, replayed) = Journal::open(&path, "t::f", 10).expect("reopen torn");
-        assert_eq!(replayed.len(), 2);
-        assert_eq!(inspect(&path).expect("inspect").damaged_bytes, 0);
-
-        // Garbage appended (a damaged record) is dropped the same way.
-        let mut file = OpenOptions::new().append(true).open(&path).expect("open");
-        file.write_all(&[7u8; 40]).expect("write");
-        drop(file);
-        let summary = inspect(&path).expect("inspect");
-        assert_eq!((summary.done.len(), summary.damaged_bytes), (2, 40));
-        std::fs::remove_file(&path).ok();
-    }
-
-    #[test]
-    fn journals_for_another_task_or_input_count_are_refused() {
-        let path = temp("refuse");
-        drop(Journal::open(&path, "t::f", 10).expect("create"));
-        let e = Journal::open(&path, "t::g", 10)
-            .expect_err("other task")
-            .to_string();
-        assert!(
-            e.contains("written for task `t::f` over 10 inputs, but this map runs task `t::g` over 10 inputs"),
-            "{e}"
-        );
-        let e = Journal::open(&path, "t::f", 11)
-            .expect_err("other count")
-            .to_string();
-        assert!(e.contains("over 11 inputs"), "{e}");
-        std::fs::write(&path, b"not a journal at all").expect("write");
-        let e = Journal::open(&path, "t::f", 10)
-            .expect_err("garbage")
-            .to_string();
-        assert!(
-            e.contains("it is not a pool journal (wrong magic bytes)"),
-            "{e}"
-        );
-        std::fs::remove_file(&path).ok();
-    }
-
-    #[test]
-    fn huge_declared_lengths_do_not_allocate() {
-        let path = temp("huge");
-        drop(Journal::open(&path, "t::f", 10).expect("create"));
-        let mut file = OpenOptions::new().append(true).open(&path).expect("open");
-        let mut record = u32::MAX.to_le_bytes().to_vec();
-        record.extend_from_slice(&1u64.to_le_bytes());
-        record.extend_from_slice(&[0u8; 8]);
-        file.write_all(&record).expect("write");
-        drop(file);
-        let summary = inspect(&path).expect("inspect");
-        assert_eq!((summary.done.len(), summary.damaged_bytes), (0, 20));
-        std::fs::remove_file(&path).ok();
-    }
-}
+mod tests;
