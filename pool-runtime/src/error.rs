@@ -47,6 +47,16 @@ pub enum Error {
         /// What went wrong, and what to do.
         message: String,
     },
+    /// An input of [`Pool::try_map`](crate::Pool::try_map) could not be read: nothing was
+    /// sent for it or after it.
+    #[error("input {index} could not be read: {source}")]
+    Input {
+        /// Its position in the input sequence.
+        index: usize,
+        /// Why: the input iterator's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A rank sent something that does not follow the pool protocol.
     #[error("protocol error from rank {rank}: {message}")]
     Protocol {

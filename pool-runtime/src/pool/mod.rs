@@ -1,5 +1,6 @@
 //! The master's API: [`Pool`] with `map`, `map_unordered` and `submit`.
 
+mod collect;
 mod handle;
 mod inputs;
 mod options;
@@ -12,7 +13,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 
-use crate::error::{Error, TaskError};
+use crate::error::Error;
 use crate::journal::Journal;
 use crate::master::{ChunkPlan, Master};
 use crate::progress::Progress;
@@ -20,10 +21,12 @@ use crate::signals::{self, InPool};
 use crate::stats::Stats;
 use crate::task::Task;
 
+pub use collect::Outcomes;
 pub use handle::Handle;
 pub use options::Options;
 pub use stream::MapUnordered;
 
+use collect::collect_in_order;
 use inputs::InputIter;
 use resume::Resume;
 
@@ -182,19 +185,19 @@ impl Pool {
         match options.journal.clone() {
             None => {
                 let stream = self.unordered(inputs, &options, None);
-                collect_in_order::<T, _>(stream, Vec::new(), false)
+                collect_in_order::<T, _>(stream, false)
             }
             Some(path) => match inputs.size_hint() {
                 (low, Some(high)) if low == high => {
                     let stream = self.journaled::<T, _>(inputs, low, &options, &path)?;
-                    collect_in_order::<T, _>(stream, Vec::new(), true)
+                    collect_in_order::<T, _>(stream, true)
                 }
                 _ => {
                     let inputs: Vec<T::Args> = inputs.collect();
                     let count = inputs.len();
                     let stream =
                         self.journaled::<T, _>(inputs.into_iter(), count, &options, &path)?;
-                    collect_in_order::<T, _>(stream, Vec::new(), true)
+                    collect_in_order::<T, _>(stream, true)
                 }
             },
         }
@@ -223,7 +226,7 @@ impl Pool {
 
     /// Runs `task` on every input and yields `(index, outcome)` pairs as tasks finish, in no
     /// particular order. Every input yields exactly one pair; a failed task yields its
-    /// [`TaskError`] and the others go on.
+    /// [`TaskError`](crate::TaskError) and the others go on.
     ///
     /// Dropping the iterator early sends no further inputs; results of tasks still running
     /// are discarded when they arrive.
@@ -399,47 +402,4 @@ impl Drop for MasterRef<'_> {
             self.master.interrupted();
         }
     }
-}
-
-/// Reads a `map`'s stream into input order on top of `values` (results read back from a
-/// journal), fail-fast: after the first failure no further inputs are sent.
-fn collect_in_order<T, I>(
-    mut stream: MapUnordered<'_, T, I>,
-    mut values: Vec<Option<T::Output>>,
-    journaled: bool,
-) -> Result<Vec<T::Output>, Error>
-where
-    T: Task,
-    I: Iterator<Item = T::Args>,
-{
-    let mut first_error: Option<TaskError> = None;
-    while let Some((index, outcome)) = stream.next() {
-        match outcome {
-            Ok(value) => {
-                if values.len() <= index {
-                    values.resize_with(index + 1, || None);
-                }
-                values[index] = Some(value);
-            }
-            Err(e) => {
-                stream.stop_sending();
-                if first_error.as_ref().is_none_or(|f| e.index < f.index) {
-                    first_error = Some(e);
-                }
-            }
-        }
-        if journaled && stream.pool.master().journal_failed(stream.job) {
-            stream.stop_sending();
-        }
-    }
-    if let Some(e) = stream.journal_error.take() {
-        return Err(e);
-    }
-    if let Some(e) = first_error {
-        return Err(e.into());
-    }
-    Ok(values
-        .into_iter()
-        .map(|v| v.expect("pool: every index has a result"))
-        .collect())
 }

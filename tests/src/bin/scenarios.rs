@@ -117,6 +117,34 @@ fn errors(pool: &Pool) -> Result<(), Error> {
             }
         }
     }
+    // Every outcome in input order, failures included: nothing stops at the first.
+    let outcomes = pool.map_outcomes(even_only, 0..10)?;
+    assert_eq!(outcomes.len(), 10);
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok(v) => assert_eq!((v as usize, index % 2), (index, 0)),
+            Err(e) => assert_eq!((e.index, e.message), (index, format!("{index} is odd"))),
+        }
+    }
+    // Inputs that cannot be read: the first one stops the map, nothing is sent for it.
+    let inputs = (0..10u64).map(|x| {
+        if x == 6 {
+            Err(std::io::Error::other("row 6 is corrupt"))
+        } else {
+            Ok(x)
+        }
+    });
+    match pool.try_map(square, inputs) {
+        Err(Error::Input { index, source }) => {
+            assert_eq!(
+                (index, source.to_string()),
+                (6, "row 6 is corrupt".to_owned())
+            );
+        }
+        other => panic!("expected input 6's error, got {other:?}"),
+    }
+    let readable = pool.try_map(square, (0..10u64).map(Ok::<_, std::io::Error>))?;
+    assert_eq!(readable, (0..10u64).map(|x| x * x).collect::<Vec<_>>());
     // A submitted task that fails.
     let e = pool.submit(panic_on_three, 3).wait().expect_err("panics");
     assert_eq!(e.kind, TaskErrorKind::Panicked);

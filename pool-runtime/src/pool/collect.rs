@@ -1,0 +1,212 @@
+//! Reading a call's outcomes into input order: fail-fast (`map`), every outcome
+//! (`map_outcomes`), and inputs that can fail to be read (`try_map`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{MapUnordered, Options, Pool};
+use crate::error::{Error, TaskError};
+use crate::task::Task;
+
+/// Every outcome of a call, in input order.
+pub type Outcomes<T> = Vec<Result<T, TaskError>>;
+
+impl Pool {
+    /// Runs `task` on every input and returns every outcome in input order, failures
+    /// included: unlike [`Pool::map`], a failed task stops nothing.
+    ///
+    /// # Errors
+    ///
+    /// Only pool-level ones: with [`Options::journal`], [`Error::Journal`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn invert(x: f64) -> Result<f64, String> {
+    ///     if x == 0.0 { Err("cannot invert 0".into()) } else { Ok(1.0 / x) }
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let outcomes = pool.map_outcomes(invert, [1.0, 0.0, 4.0])?;
+    ///     assert!(outcomes[1].is_err() && outcomes[2] == Ok(0.25));
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn map_outcomes<T, I>(&self, task: T, inputs: I) -> Result<Outcomes<T::Output>, Error>
+    where
+        T: Task,
+        I: IntoIterator<Item = T::Args>,
+    {
+        self.map_outcomes_with(task, inputs, Options::new())
+    }
+
+    /// [`Pool::map_outcomes`] with explicit [`Options`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::map_outcomes`].
+    pub fn map_outcomes_with<T, I>(
+        &self,
+        task: T,
+        inputs: I,
+        options: Options,
+    ) -> Result<Outcomes<T::Output>, Error>
+    where
+        T: Task,
+        I: IntoIterator<Item = T::Args>,
+    {
+        let inputs: Vec<T::Args> = inputs.into_iter().collect();
+        let stream = self.map_unordered_with(task, inputs, options)?;
+        let journaled = stream.source.resume.is_some();
+        let outcomes = collect(stream, false, journaled)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("pool: every index has an outcome"))
+            .collect())
+    }
+
+    /// [`Pool::map`] over inputs that can fail to be read (`Result` items: files opened,
+    /// lines parsed): stops at the first input that is an `Err` and returns it with its
+    /// index, having sent nothing for it (the tasks already sent finish first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Input`] for an input that could not be read, or what [`Pool::map`] returns;
+    /// the one with the lower index when both happen.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn words(text: String) -> usize {
+    ///     text.split_whitespace().count()
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let paths = ["a.txt", "b.txt"];
+    ///     let counts = pool.try_map(words, paths.iter().map(std::fs::read_to_string))?;
+    ///     println!("{counts:?}");
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn try_map<T, I, E>(&self, task: T, inputs: I) -> Result<Vec<T::Output>, Error>
+    where
+        T: Task,
+        I: IntoIterator<Item = Result<T::Args, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.try_map_with(task, inputs, Options::new())
+    }
+
+    /// [`Pool::try_map`] with explicit [`Options`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::try_map`].
+    pub fn try_map_with<T, I, E>(
+        &self,
+        task: T,
+        inputs: I,
+        options: Options,
+    ) -> Result<Vec<T::Output>, Error>
+    where
+        T: Task,
+        I: IntoIterator<Item = Result<T::Args, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let failed: Rc<RefCell<Option<Error>>> = Rc::default();
+        let seen = Rc::clone(&failed);
+        let mut index = 0usize;
+        // Ends the inputs at the first one that could not be read: it is never sent.
+        let inputs = inputs.into_iter().map_while(move |item| {
+            let at = index;
+            index += 1;
+            match item {
+                Ok(args) => Some(args),
+                Err(e) => {
+                    *seen.borrow_mut() = Some(Error::Input {
+                        index: at,
+                        source: e.into(),
+                    });
+                    None
+                }
+            }
+        });
+        let result = self.map_with(task, inputs, options);
+        match (failed.take(), result) {
+            (Some(Error::Input { index, source }), Err(Error::Task(e))) if e.index < index => {
+                drop(source);
+                Err(Error::Task(e))
+            }
+            (Some(input), _) => Err(input),
+            (None, result) => result,
+        }
+    }
+}
+
+/// Reads a `map`'s stream into input order, fail-fast: after the first failure no further
+/// inputs are sent, and the failure with the lowest index is returned.
+pub(super) fn collect_in_order<T, I>(
+    stream: MapUnordered<'_, T, I>,
+    journaled: bool,
+) -> Result<Vec<T::Output>, Error>
+where
+    T: Task,
+    I: Iterator<Item = T::Args>,
+{
+    let outcomes = collect(stream, true, journaled)?;
+    let mut values = Vec::with_capacity(outcomes.len());
+    let mut first_error: Option<TaskError> = None;
+    for outcome in outcomes {
+        match outcome {
+            Some(Ok(value)) if first_error.is_none() => values.push(value),
+            Some(Err(e)) if first_error.is_none() => first_error = Some(e),
+            None if first_error.is_none() => panic!("pool: every index has an outcome"),
+            _ => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(values),
+    }
+}
+
+/// Outcomes by index, `None` for an input never sent.
+type Sparse<T> = Vec<Option<Result<T, TaskError>>>;
+
+/// Every outcome of `stream` by index (`None`: never sent, after a failure with
+/// `fail_fast`); a journal's failure ends it.
+fn collect<T, I>(
+    mut stream: MapUnordered<'_, T, I>,
+    fail_fast: bool,
+    journaled: bool,
+) -> Result<Sparse<T::Output>, Error>
+where
+    T: Task,
+    I: Iterator<Item = T::Args>,
+{
+    let mut outcomes: Sparse<T::Output> = Vec::new();
+    while let Some((index, outcome)) = stream.next() {
+        if outcome.is_err() && fail_fast {
+            stream.stop_sending();
+        }
+        if outcomes.len() <= index {
+            outcomes.resize_with(index + 1, || None);
+        }
+        outcomes[index] = Some(outcome);
+        if journaled && stream.pool.master().journal_failed(stream.job) {
+            stream.stop_sending();
+        }
+    }
+    if let Some(e) = stream.journal_error.take() {
+        return Err(e);
+    }
+    Ok(outcomes)
+}
