@@ -135,6 +135,11 @@ pub struct TaskError {
     pub kind: TaskErrorKind,
     /// The error's text, the panic message with its location, or what went wrong in transit.
     pub message: String,
+    /// How many times the item ran ([`Options::retries`](crate::Options::retries)); 1
+    /// without retries.
+    pub attempts: u32,
+    /// The earlier attempts' messages, oldest first (empty after one attempt).
+    pub earlier: Vec<String>,
 }
 
 impl fmt::Display for TaskError {
@@ -150,7 +155,15 @@ impl fmt::Display for TaskError {
             f,
             "task {} {how} on item {} (rank {} on {}): {}",
             self.task, self.index, self.rank, self.host, self.message
-        )
+        )?;
+        if self.attempts > 1 {
+            write!(f, " (attempt {} of {}", self.attempts, self.attempts)?;
+            if !self.earlier.is_empty() {
+                write!(f, "; earlier: {}", self.earlier.join("; "))?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
     }
 }
 
@@ -192,7 +205,21 @@ mod tests {
             host: "node12".into(),
             kind: TaskErrorKind::Panicked,
             message: "boom at src/main.rs:4:5".into(),
+            attempts: 1,
+            earlier: Vec::new(),
         }
+    }
+
+    #[test]
+    fn attempts_are_told_after_several() {
+        let mut e = task_error();
+        e.attempts = 3;
+        e.earlier = vec!["first".into(), "second".into()];
+        assert_eq!(
+            e.to_string(),
+            "task app::analyze panicked on item 17 (rank 3 on node12): boom at src/main.rs:4:5 \
+             (attempt 3 of 3; earlier: first; second)"
+        );
     }
 
     #[test]

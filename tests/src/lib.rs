@@ -127,6 +127,43 @@ pub fn logged_even_only(x: u64) -> Result<u64, String> {
     }
 }
 
+/// Fails the first time it runs on an input `x` with `x % 5 == 2`, succeeds after: it marks
+/// such an input as tried by creating the file `dir/x` (atomically, so across processes).
+/// (One input in five: a worker that gets only failures would look like a broken node.)
+#[pool_task]
+pub fn flaky_once(dir: String, x: u64) -> Result<u64, String> {
+    if x % 5 != 2 {
+        return Ok(x);
+    }
+    let mark = std::path::Path::new(&dir).join(x.to_string());
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&mark)
+    {
+        Ok(_) => Err(format!("{x}: a transient failure")),
+        Err(_) => Ok(x),
+    }
+}
+
+/// Fails on the first worker (worker thread 0 in one process, rank 1 under an MPI
+/// launcher), as on a node with a broken library; returns `x` elsewhere.
+#[pool_task]
+pub fn broken_on_first_worker(x: u64) -> Result<u64, String> {
+    let rank = ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok());
+    let first = match rank {
+        Some(rank) => rank == "1",
+        None => std::thread::current().name() == Some("pool-worker-0"),
+    };
+    if first {
+        Err("the library is broken on this node".to_owned())
+    } else {
+        Ok(x)
+    }
+}
+
 /// Where the worker that runs it is: its host name (the kernel's, as `MPI_Get_processor_name`
 /// reports it on Linux) and its network namespace (`net:[inode]`), after sleeping `ms`
 /// milliseconds so that every worker gets some. The test across network namespaces checks

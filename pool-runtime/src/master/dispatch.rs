@@ -64,30 +64,37 @@ impl Master {
             }
         }
         let workers = &self.workers;
-        self.free.set_depth(depth, |w| workers[w].in_flight.len());
+        self.free.set_depth(depth, |w| workers[w].load());
+        // Workers passed over in a row: one that may not take a retry (it failed there)
+        // lets the next free worker have it.
+        let mut passed = 0;
         loop {
             let workers = &self.workers;
-            let Some(w) = self.free.next(|w| workers[w].in_flight.len()) else {
+            let Some(w) = self.free.next(|w| workers[w].load()) else {
                 break;
             };
-            let cut = match self.cut_ahead.pop_front() {
-                Some(cut) => cut,
+            let next = match self.take_cut_ahead(w) {
+                Some(cut) => Some(cut),
                 None => match inputs.as_mut() {
                     Some((id, src)) => match self.cut_chunk(*id, Some(w), *src, plan) {
-                        Some(cut) => cut,
-                        None if plan.speculative && src.exhausted() => {
-                            match self.backup_copy(w, *id) {
-                                Some(cut) => cut,
-                                None => break,
-                            }
-                        }
-                        None => break,
+                        Some(cut) => Some(cut),
+                        None if plan.speculative && src.exhausted() => self.backup_copy(w, *id),
+                        None => None,
                     },
-                    None => break,
+                    None => None,
                 },
             };
+            let Some(cut) = next else {
+                if self.cut_ahead.is_empty() || passed >= self.free.queued() {
+                    break;
+                }
+                self.free.pass(w);
+                passed += 1;
+                continue;
+            };
+            passed = 0;
             self.send_chunk(w, cut);
-            self.free.filled(w, self.workers[w].in_flight.len());
+            self.free.filled(w, self.workers[w].load());
         }
     }
 
@@ -99,7 +106,7 @@ impl Master {
     /// one in flight, and this chunk.
     pub(crate) fn cut_ahead(&mut self, id: u32, inputs: &mut dyn JobInputs, plan: ChunkPlan) {
         let workers = &self.workers;
-        let full = self.free.all_full(|w| workers[w].in_flight.len());
+        let full = self.free.all_full(|w| workers[w].load());
         if full
             && self.cut_ahead.is_empty()
             && self.jobs.get(id).is_some_and(|j| j.ready_items == 0)
@@ -209,7 +216,12 @@ impl Master {
                     && inputs.remaining_hint().is_none_or(|left| {
                         left <= (2 * workers * depth) as u64 * u64::from(encoded.count)
                     });
-                return Some(CutChunk { chunk, frame, tail });
+                return Some(CutChunk {
+                    chunk,
+                    frame,
+                    tail,
+                    avoid: None,
+                });
             }
             if any_failed {
                 // The failure is ready to be read; the next call goes on after it.
@@ -239,14 +251,31 @@ impl Master {
             chunk,
             frame,
             tail: false,
+            avoid: None,
         })
+    }
+
+    /// The oldest chunk cut ahead that worker `w` may take: a retry goes to another worker
+    /// while one is not in quarantine.
+    pub(super) fn take_cut_ahead(&mut self, w: usize) -> Option<CutChunk> {
+        let others = self.workers.len() - self.quarantined > 1;
+        let at = self
+            .cut_ahead
+            .iter()
+            .position(|c| !(others && c.avoid == Some(w)))?;
+        self.cut_ahead.remove(at)
     }
 
     /// Sends a chunk to worker `w`.
     pub(super) fn send_chunk(&mut self, w: usize, cut: CutChunk) {
-        let CutChunk { chunk, frame, tail } = cut;
+        let CutChunk {
+            chunk, frame, tail, ..
+        } = cut;
         if let Some(job) = self.jobs.get_mut(chunk.job) {
             job.in_flight += u64::from(chunk.count);
+            if job.retries > 0 {
+                job.kept.insert(chunk.seq, frame.clone());
+            }
         }
         if tail && !self.workers[w].in_flight.is_empty() && frame.len() <= MAX_KEPT_FRAME {
             self.backups.keep(w, chunk, frame.clone());

@@ -26,6 +26,8 @@ pub(crate) struct Provenance<'a> {
     pub(crate) task: &'static str,
     pub(crate) rank: usize,
     pub(crate) host: &'a str,
+    /// Messages of the item's earlier attempts that failed (with retries).
+    pub(crate) earlier: Vec<String>,
 }
 
 /// Consecutive items of one job, sent as one TASK frame.
@@ -47,6 +49,10 @@ pub(crate) enum Arrived {
         next_index: u64,
         outcomes: Outcomes,
         frame: Vec<u8>,
+        /// Items whose outcome is not handed out: they run again (sorted).
+        retried: Vec<u64>,
+        /// Outcomes left to hand out.
+        left: u32,
     },
     /// Every item of a chunk failed the same way (malformed reply, input that did not encode).
     Failed {
@@ -85,6 +91,12 @@ pub(crate) struct Job {
     pub(crate) journal_error: Option<Error>,
     /// With a journal: the input digests of the chunks in flight, by first index.
     pub(crate) digests: HashMap<u64, Vec<u64>>,
+    /// Runs of a failed item after the first.
+    pub(crate) retries: u32,
+    /// With retries: the frames of the chunks in flight, by chunk, to send an item again.
+    pub(crate) kept: HashMap<u64, Vec<u8>>,
+    /// With retries: the messages of each item's failed attempts so far.
+    pub(crate) earlier: HashMap<u64, Vec<String>>,
 }
 
 impl Job {
@@ -103,6 +115,9 @@ impl Job {
             journal: None,
             journal_error: None,
             digests: HashMap::new(),
+            retries: 0,
+            kept: HashMap::new(),
+            earlier: HashMap::new(),
         }
     }
 

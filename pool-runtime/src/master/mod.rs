@@ -44,6 +44,23 @@ struct WorkerSlot {
     host: String,
     /// Chunks sent and not answered yet, oldest first (a worker answers in order).
     in_flight: VecDeque<Chunk>,
+    /// Tasks that failed in a row on this worker.
+    failing: u32,
+    /// Tasks that had succeeded on any worker when this run of failures began.
+    streak_from: u64,
+    /// It gets no more tasks ([`schedule::QUARANTINE_AFTER`]).
+    quarantined: bool,
+}
+
+impl WorkerSlot {
+    /// Chunks it holds, as the schedule sees it: full when it must get no more.
+    fn load(&self) -> usize {
+        if self.quarantined {
+            usize::MAX
+        } else {
+            self.in_flight.len()
+        }
+    }
 }
 
 /// A chunk cut before a worker had room for it, with its frame.
@@ -53,6 +70,8 @@ struct CutChunk {
     frame: Vec<u8>,
     /// Cut at the tail of its job: a copy is kept if it has to wait behind another chunk.
     tail: bool,
+    /// A retry: not for this worker, where it failed, while another can take it.
+    avoid: Option<usize>,
 }
 
 pub(crate) struct Master {
@@ -71,6 +90,10 @@ pub(crate) struct Master {
     speeds: Speeds,
     /// Chunks in flight, all workers together.
     in_flight: usize,
+    /// Workers in quarantine.
+    quarantined: usize,
+    /// Tasks that succeeded, on all workers together.
+    successes: u64,
     liveness: abort::Liveness,
     /// Per-worker counts for [`Master::stats`].
     meter: Meter,
@@ -84,6 +107,9 @@ impl Master {
                 rank: link.rank_of(w),
                 host: String::new(),
                 in_flight: VecDeque::new(),
+                failing: 0,
+                streak_from: 0,
+                quarantined: false,
             })
             .collect();
         crate::signals::set_note(abort::NO_JOURNAL_NOTE.to_owned());
@@ -99,6 +125,8 @@ impl Master {
             free: FreeSlots::new(n),
             speeds: Speeds::new(n),
             in_flight: 0,
+            quarantined: 0,
+            successes: 0,
             liveness: abort::Liveness::default(),
         }
     }
@@ -118,6 +146,13 @@ impl Master {
         let id = self.jobs.open(task, task_id);
         tracing::debug!(job = id, task, "pool: job opened");
         id
+    }
+
+    /// Runs each failed item of job `id` up to `retries` more times.
+    pub(crate) fn set_retries(&mut self, id: u32, retries: u32) {
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.retries = retries;
+        }
     }
 
     /// Closes a job whose reader is gone or done; results still on their way are dropped

@@ -1,10 +1,10 @@
 //! Taking in RESULT frames, routing them to their job, and handing outcomes to the reader.
 
-use super::Master;
 use super::backup::Answer;
 use super::jobs::{Arrived, Chunk, Provenance, RawOutcome};
+use super::{CutChunk, Master, schedule};
 use crate::error::TaskErrorKind;
-use crate::protocol::{Outcomes, ResultFrame, Status, Tag};
+use crate::protocol::{self, Outcomes, ResultFrame, ResultHeader, Status, Tag, TaskFrame};
 
 impl Master {
     /// Handles every frame that has already arrived, without waiting.
@@ -54,8 +54,12 @@ impl Master {
         };
         self.in_flight -= 1;
         // The worker has room again: send it the chunk cut ahead for it before anything else.
-        match self.cut_ahead.pop_front() {
-            Some(next) => self.send_chunk(w, next),
+        match self.take_cut_ahead(w) {
+            Some(next) if !self.workers[w].quarantined => self.send_chunk(w, next),
+            Some(next) => {
+                self.cut_ahead.push_front(next);
+                self.free.freed(w);
+            }
             None => self.free.freed(w),
         }
         if self.backups.answered(&chunk) == Some(Answer::Duplicate) {
@@ -74,7 +78,7 @@ impl Master {
             return;
         }
         self.meter.received(w, bytes.len(), chunk.count);
-        let arrived = self.read_result(w, rank, chunk, bytes);
+        let (arrived, retried) = self.read_result(w, rank, chunk, bytes);
         let Some(job) = self.jobs.get_mut(chunk.job) else {
             return;
         };
@@ -87,22 +91,35 @@ impl Master {
             if let Arrived::Frame { frame, .. } = arrived {
                 self.keep_buffer(frame);
             }
+        } else if retried == chunk.count {
+            // Every item of the chunk runs again: nothing to hand out from it.
+            if let Arrived::Frame { frame, .. } = arrived {
+                self.keep_buffer(frame);
+            }
         } else {
-            job.ready_items += u64::from(chunk.count);
+            job.ready_items += u64::from(chunk.count - retried);
             job.arrived.push_back(arrived);
         }
     }
 
-    /// Checks a RESULT frame against the chunk it answers, journals it, and learns from the
-    /// time it took.
-    fn read_result(&mut self, w: usize, rank: usize, chunk: Chunk, bytes: Vec<u8>) -> Arrived {
-        match ResultFrame::decode(&bytes) {
+    /// Checks a RESULT frame against the chunk it answers, sends its failed items again
+    /// (with retries), journals it, and learns from the time it took. Returns what arrived,
+    /// and how many of its items run again.
+    fn read_result(
+        &mut self,
+        w: usize,
+        rank: usize,
+        chunk: Chunk,
+        bytes: Vec<u8>,
+    ) -> (Arrived, u32) {
+        let arrived = match ResultFrame::decode(&bytes) {
             Ok(f)
                 if f.header.job == chunk.job
                     && f.header.first == chunk.first
                     && f.header.count == chunk.count =>
             {
                 self.meter.busy(w, f.header.busy_ns);
+                let retried = self.failures(w, chunk, &f.header, &bytes);
                 if let Some(job) = self.jobs.get_mut(chunk.job) {
                     if let Some(sample) = job.observe(f.header.busy_ns, f.header.count) {
                         if let Some(avg) = job.item_ns.get() {
@@ -111,19 +128,25 @@ impl Master {
                     }
                     if let Some(journal) = job.journal.as_mut() {
                         let digests = job.digests.remove(&chunk.first).unwrap_or_default();
-                        if let Err(e) = journal.append_frame(&f.header, &bytes, &digests, |_| true)
-                        {
+                        let last = |index| retried.binary_search(&index).is_err();
+                        if let Err(e) = journal.append_frame(&f.header, &bytes, &digests, last) {
                             job.journal = None;
                             job.journal_error = Some(e);
                         }
                     }
                 }
-                Arrived::Frame {
-                    worker: w,
-                    next_index: chunk.first,
-                    outcomes: Outcomes::new(&f.header),
-                    frame: bytes,
-                }
+                let left = chunk.count - retried.len() as u32;
+                return (
+                    Arrived::Frame {
+                        worker: w,
+                        next_index: chunk.first,
+                        outcomes: Outcomes::new(&f.header),
+                        frame: bytes,
+                        retried,
+                        left,
+                    },
+                    chunk.count - left,
+                );
             }
             Ok(f) => {
                 // The worker could not read the TASK frame and says why in a single outcome.
@@ -151,7 +174,116 @@ impl Master {
                 TaskErrorKind::BadOutput,
                 format!("malformed reply from rank {rank}: {e}"),
             ),
+        };
+        (arrived, 0)
+    }
+
+    /// Looks at the outcomes of a valid RESULT frame from worker `w`: counts its failures in
+    /// a row (quarantine), and with retries cuts a one-item chunk for each failed item that
+    /// may run again, for another worker. Returns those items' indices, in order.
+    fn failures(
+        &mut self,
+        w: usize,
+        chunk: Chunk,
+        header: &ResultHeader,
+        frame: &[u8],
+    ) -> Vec<u64> {
+        let mut retried = Vec::new();
+        let Some(job) = self.jobs.get_mut(chunk.job) else {
+            return retried;
+        };
+        let kept = job.kept.remove(&chunk.seq);
+        let kept_items = kept.as_deref().and_then(|k| TaskFrame::decode(k).ok());
+        let mut items = kept_items.as_ref().map(TaskFrame::items);
+        let mut again = Vec::new();
+        let slot = &mut self.workers[w];
+        let mut outcomes = Outcomes::new(header);
+        let mut index = chunk.first;
+        while let Some((status, payload)) = outcomes.next(frame) {
+            let input = items.as_mut().and_then(Iterator::next);
+            if status == Status::Ok {
+                slot.failing = 0;
+                self.successes += 1;
+            } else {
+                if slot.failing == 0 {
+                    slot.streak_from = self.successes;
+                }
+                slot.failing += 1;
+                let runs_again = job.retries > 0
+                    && matches!(status, Status::Failed | Status::Panicked)
+                    && input.is_some();
+                if runs_again {
+                    let earlier = job.earlier.entry(index).or_default();
+                    if (earlier.len() as u32) < job.retries {
+                        earlier.push(String::from_utf8_lossy(payload).into_owned());
+                        retried.push(index);
+                        again.push((index, input.unwrap_or_default().to_vec()));
+                    }
+                }
+            }
+            index += 1;
         }
+        let task_id = job.task_id;
+        for (index, input) in again {
+            let mut frame = Vec::with_capacity(input.len() + 32);
+            protocol::begin_task_frame(&mut frame, chunk.job, task_id, index);
+            protocol::push_item::<()>(&mut frame, |b| {
+                b.extend_from_slice(&input);
+                Ok(())
+            })
+            .expect("pushing bytes cannot fail");
+            protocol::finish_task_frame(&mut frame, 1);
+            let seq = self.chunks_cut;
+            self.chunks_cut += 1;
+            self.meter.retried(w);
+            self.cut_ahead.push_front(CutChunk {
+                chunk: Chunk {
+                    job: chunk.job,
+                    first: index,
+                    count: 1,
+                    seq,
+                },
+                frame,
+                tail: false,
+                avoid: Some(w),
+            });
+        }
+        self.check_quarantine(w);
+        retried
+    }
+
+    /// Takes worker `w` out of the schedule when its tasks keep failing while other
+    /// workers' succeed (as many in the meantime): tasks that fail everywhere are the task's
+    /// fault, not the worker's. The last worker is never taken out.
+    fn check_quarantine(&mut self, w: usize) {
+        let slot = &self.workers[w];
+        let q = u64::from(schedule::QUARANTINE_AFTER);
+        if slot.quarantined
+            || u64::from(slot.failing) < q
+            || self.successes - slot.streak_from < q
+            || self.workers.len() - self.quarantined < 2
+        {
+            return;
+        }
+        let slot = &mut self.workers[w];
+        slot.quarantined = true;
+        self.quarantined += 1;
+        let who = if slot.rank == 0 {
+            format!("worker thread {w}")
+        } else {
+            format!("rank {}", slot.rank)
+        };
+        eprintln!(
+            "pool: warning: {who} on {} failed {} tasks in a row while other workers' \
+             succeed: it gets no more tasks",
+            slot.host, slot.failing
+        );
+        tracing::warn!(
+            rank = slot.rank,
+            host = %slot.host,
+            failures = slot.failing,
+            "pool: worker quarantined"
+        );
     }
 
     /// Reads the next outcome of job `id` that has arrived, if any, through `read`.
@@ -172,17 +304,34 @@ impl Master {
                 next_index,
                 outcomes,
                 frame,
+                retried,
+                left,
             } => {
+                // Passes over the outcomes of items that run again.
+                let (index, item) = loop {
+                    let index = *next_index;
+                    *next_index += 1;
+                    let item = outcomes.next(frame);
+                    if retried.binary_search(&index).is_err() {
+                        break (index, item);
+                    }
+                };
+                *left -= 1;
                 let slot = &self.workers[*worker];
+                let earlier = if job.earlier.is_empty() {
+                    Vec::new()
+                } else {
+                    job.earlier.remove(&index).unwrap_or_default()
+                };
                 let origin = Provenance {
-                    index: *next_index,
+                    index,
                     task: job.task,
                     rank: slot.rank,
                     host: &slot.host,
+                    earlier,
                 };
-                *next_index += 1;
                 // The frame was validated on arrival, so an outcome is always there.
-                let raw = match outcomes.next(frame) {
+                let raw = match item {
                     Some((Status::Ok, bytes)) => RawOutcome::Value(bytes),
                     Some((status, message)) => {
                         self.meter.failed(Some(*worker));
@@ -196,7 +345,7 @@ impl Master {
                         RawOutcome::Error(TaskErrorKind::BadOutput, "missing outcome")
                     }
                 };
-                (read(origin, raw), outcomes.remaining() == 0)
+                (read(origin, raw), *left == 0)
             }
             Arrived::Failed {
                 worker,
@@ -214,6 +363,7 @@ impl Master {
                     task: job.task,
                     rank,
                     host,
+                    earlier: Vec::new(),
                 };
                 *next_index += 1;
                 *left -= 1;

@@ -37,6 +37,9 @@ pub(crate) const MESSAGE_NS: f64 = 2000.0;
 /// An adaptive chunk holds at most this many times the items of the job's largest chunk
 /// that came back.
 const GROWTH: f64 = 8.0;
+/// A worker whose tasks fail this many times in a row, while other workers' succeed, gets
+/// no more tasks (quarantine): a node with a broken library must not burn every retry.
+pub(crate) const QUARANTINE_AFTER: u32 = 5;
 /// Adaptive chunks hold at most this many items.
 pub(crate) const MAX_CHUNK_ITEMS: usize = 1 << 16;
 
@@ -297,6 +300,19 @@ impl FreeSlots {
                 self.queued[w] = false;
             }
         }
+    }
+
+    /// Worker `w` (the front) gets nothing this time: the next one is looked at first.
+    pub(crate) fn pass(&mut self, w: usize) {
+        if self.queue.front() == Some(&w) {
+            self.queue.pop_front();
+            self.queue.push_back(w);
+        }
+    }
+
+    /// Workers queued (some may turn out full when they reach the front).
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// Worker `w` answered a chunk: it has room again.

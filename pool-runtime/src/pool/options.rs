@@ -38,6 +38,7 @@ pub struct Options {
     pub(crate) speculative: bool,
     /// Inverted: `Options::rerun_failed(false)` sets it.
     pub(crate) keep_failures: bool,
+    pub(crate) retries: u32,
 }
 
 impl Options {
@@ -110,6 +111,24 @@ impl Options {
     #[must_use]
     pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
         self.journal = Some(path.into());
+        self
+    }
+
+    /// Runs an item that failed (returned `Err` or panicked) again, up to `n` more times, on
+    /// another worker when there is one (default 0: a failure is final).
+    ///
+    /// The item's [`TaskError`](crate::TaskError), if every attempt failed, says how many
+    /// attempts were made and keeps the earlier attempts' messages
+    /// ([`TaskError::attempts`](crate::TaskError::attempts),
+    /// [`TaskError::earlier`](crate::TaskError::earlier)). Only the final outcome reaches a
+    /// journal and the caller; [`Stats`](crate::Stats) counts the retries.
+    ///
+    /// A worker whose tasks fail 5 times in a row while tasks on other workers succeed (5
+    /// times in the meantime) gets no more tasks (with a warning naming its rank and host), whether retries are set or not: a
+    /// node with a broken library would otherwise take every item that comes its way.
+    #[must_use]
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
         self
     }
 

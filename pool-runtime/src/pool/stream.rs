@@ -18,6 +18,7 @@ pub(super) fn decode_outcome<O: serde::de::DeserializeOwned>(
     raw: RawOutcome<'_>,
 ) -> (usize, Result<O, TaskError>) {
     let index = usize::try_from(origin.index).unwrap_or(usize::MAX);
+    let earlier = origin.earlier;
     let error = |kind, message: String| {
         let e = TaskError {
             index,
@@ -26,6 +27,8 @@ pub(super) fn decode_outcome<O: serde::de::DeserializeOwned>(
             host: origin.host.to_owned(),
             kind,
             message,
+            attempts: earlier.len() as u32 + 1,
+            earlier,
         };
         failed(&e);
         e
@@ -110,6 +113,8 @@ impl<T: Task, I> MapUnordered<'_, T, I> {
             host: "journal".to_owned(),
             kind,
             message,
+            attempts: 1,
+            earlier: Vec::new(),
         };
         let outcome = match Status::from_raw(record.status) {
             Some(Status::Ok) => codec::decode::<T::Output>(&record.payload).map_err(|e| {

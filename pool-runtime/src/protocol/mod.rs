@@ -448,6 +448,8 @@ impl Outcomes {
         }
     }
 
+    /// Outcomes not read yet.
+    #[cfg(test)]
     pub(crate) fn remaining(&self) -> u32 {
         self.left
     }

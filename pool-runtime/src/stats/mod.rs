@@ -55,6 +55,9 @@ pub struct Stats {
     /// Tasks that failed (returned `Err`, panicked, or whose data could not cross), among the
     /// results that were read. Inputs that failed to encode on the master count here too.
     pub failed: u64,
+    /// Runs of failed tasks again ([`Options::retries`](crate::Options::retries)).
+    #[serde(default)]
+    pub retried: u64,
     /// Messages with tasks sent (one chunk of consecutive inputs each).
     pub chunks: u64,
     /// Sum of the workers' busy time, in seconds.
@@ -92,6 +95,9 @@ pub struct WorkerStats {
     pub tasks: u64,
     /// Of those, how many failed (see [`Stats::failed`]).
     pub failed: u64,
+    /// Of its failures, how many ran again (see [`Stats::retried`]).
+    #[serde(default)]
+    pub retried: u64,
     /// Chunks (messages with tasks) it was sent.
     pub chunks: u64,
     /// Seconds it spent running tasks.
@@ -127,6 +133,7 @@ impl Stats {
                     host: now.host.clone(),
                     tasks: now.tasks.saturating_sub(then.tasks),
                     failed: now.failed.saturating_sub(then.failed),
+                    retried: now.retried.saturating_sub(then.retried),
                     chunks: now.chunks.saturating_sub(then.chunks),
                     busy_s: (now.busy_s - then.busy_s).max(0.0),
                     idle_s: 0.0,
@@ -163,6 +170,7 @@ impl Stats {
             wall_s,
             tasks: workers.iter().map(|w| w.tasks).sum(),
             failed: workers.iter().map(|w| w.failed).sum::<u64>() + master_failed,
+            retried: workers.iter().map(|w| w.retried).sum(),
             chunks: workers.iter().map(|w| w.chunks).sum(),
             busy_s,
             idle_s: workers.iter().map(|w| w.idle_s).sum(),
@@ -230,6 +238,7 @@ impl fmt::Display for Stats {
             host: String::new(),
             tasks: self.tasks,
             failed: self.failed,
+            retried: self.retried,
             chunks: self.chunks,
             busy_s: self.busy_s,
             idle_s: self.idle_s,
@@ -301,6 +310,7 @@ pub(crate) struct Meter {
 struct Row {
     tasks: u64,
     failed: u64,
+    retried: u64,
     chunks: u64,
     busy_ns: u64,
     input_bytes: u64,
@@ -347,6 +357,14 @@ impl Meter {
         }
     }
 
+    /// A task run by worker `w` failed and runs again.
+    #[inline]
+    pub(crate) fn retried(&mut self, w: usize) {
+        if let Some(row) = self.rows.get_mut(w) {
+            row.retried += 1;
+        }
+    }
+
     /// A task run by worker `w` failed; `None`: an input failed on the master.
     #[inline]
     pub(crate) fn failed(&mut self, w: Option<usize>) {
@@ -370,6 +388,7 @@ impl Meter {
                     host: host.to_owned(),
                     tasks: row.tasks,
                     failed: row.failed,
+                    retried: row.retried,
                     chunks: row.chunks,
                     busy_s: Duration::from_nanos(row.busy_ns).as_secs_f64(),
                     idle_s: 0.0,

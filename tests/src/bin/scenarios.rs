@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use pool_runtime::TaskErrorKind;
 use pool_runtime::prelude::*;
 use tests::{
-    abort_on_five, add, echo, even_only, exit_on_five, here, logged_even_only, logged_square,
-    panic_on_three, segfault_on_five, sigkill_on_five, sleep_ms, square, whereami, worker_pid,
+    abort_on_five, add, broken_on_first_worker, echo, even_only, exit_on_five, flaky_once, here,
+    logged_even_only, logged_square, panic_on_three, segfault_on_five, sigkill_on_five, sleep_ms,
+    square, whereami, worker_pid,
 };
 
 /// A task in the binary itself, next to the library's.
@@ -277,6 +278,54 @@ fn failing(pool: &Pool) -> Result<(), Error> {
     Ok(())
 }
 
+/// `retries DIR`: a task that fails once per input succeeds with retries, and says how many
+/// attempts a task that always fails had; a worker whose tasks all fail is taken out while
+/// the others finish (with 2 workers or more).
+fn retries(pool: &Pool) -> Result<(), Error> {
+    let dir = std::env::args().nth(2).expect("retries DIR");
+    let inputs = || (0..40u64).map(|x| (dir.clone(), x));
+    // Without retries, the first attempts of one input in five fail.
+    let failed = pool
+        .map_outcomes(flaky_once, inputs())?
+        .iter()
+        .filter(|o| o.is_err())
+        .count();
+    assert_eq!(failed, 8);
+    // (Each input has been tried once now: start again with fresh marks.)
+    let dir2 = format!("{dir}/again");
+    std::fs::create_dir_all(&dir2).expect("mark dir");
+    let before = pool.stats();
+    let values = pool.map_with(
+        flaky_once,
+        (0..40u64).map(|x| (dir2.clone(), x)),
+        Options::new().retries(1),
+    )?;
+    assert_eq!(values, (0..40).collect::<Vec<_>>());
+    assert_eq!(pool.stats().since(&before).retried, 8);
+    // Always failing: every attempt is reported.
+    let e = pool
+        .map_with(panic_on_three, [3u64], Options::new().retries(2))
+        .expect_err("3 always panics");
+    let Error::Task(e) = e else {
+        panic!("a task error, got {e}")
+    };
+    assert_eq!((e.attempts, e.earlier.len()), (3, 2));
+    assert!(e.to_string().contains("(attempt 3 of 3; earlier: "), "{e}");
+    // A broken node: its worker is quarantined, the others finish every input.
+    if pool.workers() > 1 {
+        let outcomes = pool.map_outcomes_with(
+            broken_on_first_worker,
+            0..200u64,
+            Options::new().retries(5).chunksize(1),
+        )?;
+        assert!(
+            outcomes.iter().all(Result::is_ok),
+            "every input succeeded elsewhere"
+        );
+    }
+    Ok(())
+}
+
 /// `million [N]`: N (a million by default) tiny tasks, ordered and unordered, with checksums.
 fn million(pool: &Pool) -> Result<(), Error> {
     let n = std::env::args()
@@ -386,6 +435,7 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         }
         "journal" => journal(pool)?,
         "sweep" => sweep(pool)?,
+        "retries" => retries(pool)?,
         "failing" => failing(pool)?,
         "million" => million(pool)?,
         "hosts" => hosts(pool)?,

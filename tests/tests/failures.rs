@@ -1,0 +1,65 @@
+//! Failure policy: retries (a flaky task succeeds, attempts are reported) and quarantine (a
+//! worker whose tasks all fail is taken out while the others finish), in one process and
+//! under `mpirun -n 1..4`.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Run, mpirun_command, run};
+
+const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
+
+fn retries(ranks: usize, threads: usize) -> Run {
+    let dir = std::env::temp_dir().join(format!(
+        "pool-retries-{}-{ranks}-{threads}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let mut cmd = if ranks == 1 {
+        Command::new(SCENARIOS)
+    } else {
+        let mut cmd = mpirun_command(ranks);
+        cmd.arg(SCENARIOS);
+        cmd
+    };
+    cmd.arg("retries")
+        .arg(&dir)
+        .env("POOL_THREADS", threads.to_string());
+    let r = run(cmd);
+    r.assert_success();
+    std::fs::remove_dir_all(&dir).ok();
+    r
+}
+
+#[test]
+fn retries_and_quarantine_in_one_process() {
+    retries(1, 1);
+    let r = retries(1, 3);
+    assert!(
+        r.stderr.contains(
+            "pool: warning: worker thread 0 on " // then the host
+        ) && r
+            .stderr
+            .contains("tasks in a row while other workers' succeed: it gets no more tasks"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn retries_and_quarantine_under_mpirun() {
+    for ranks in 2..=4 {
+        let r = retries(ranks, 1);
+        if ranks > 2 {
+            assert!(
+                r.stderr.contains("pool: warning: rank 1 on ")
+                    && r.stderr
+                        .contains("tasks in a row while other workers' succeed"),
+                "{}",
+                r.describe()
+            );
+        }
+    }
+}
