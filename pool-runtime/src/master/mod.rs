@@ -162,6 +162,10 @@ impl Master {
             return;
         };
         tracing::debug!(job = id, task = job.task, "pool: job closed");
+        // Items cut but not sent (in `cut_ahead`): what is outstanding is not in flight and
+        // has not arrived. Only then is the queue searched, so closing a waited handle is
+        // O(1) however many others are queued.
+        let cut = job.outstanding > job.in_flight + job.ready_items;
         job.ready_items = 0;
         job.arrived.clear();
         job.outstanding = job.in_flight;
@@ -169,7 +173,7 @@ impl Master {
         if job.outstanding == 0 {
             self.jobs.remove(id);
         }
-        if !self.cut_ahead.is_empty() {
+        if cut {
             self.cut_ahead.retain(|c| c.chunk.job != id);
         }
         self.backups.forget_job(id);
