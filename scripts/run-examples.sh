@@ -23,7 +23,7 @@ run() {
     echo "FAILED: $*"; cat "$out"
   fi
 }
-for example in hello_pool analyze_runs many_tasks; do
+for example in hello_pool analyze_runs many_tasks handles; do
   bin="$target/release/examples/$example"
   run "$bin"
   for n in 1 2 3 4; do
@@ -49,6 +49,15 @@ for system in pool raw; do
 done
 bench_check --workload payload --tasks 10 --payload-mib 0.25 --bulk
 bench_check --workload noop --tasks 10000 --unordered --chunksize 7 --prefetch 3
+
+# The scale simulation (one process, no MPI), small: its checks pass and it prints its line.
+if timeout 120 "$target/release/examples/scale" --workers 1000 --tasks 200000 --mean-ms 1 >"$out" 2>&1 &&
+  grep -q '^{"workers":1000' "$out" && ! grep -q '"error"' "$out"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  echo "FAILED: scale"; cat "$out"
+fi
 
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
