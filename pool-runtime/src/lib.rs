@@ -193,10 +193,8 @@
 //!   input's length is known, rate, ETA, failures so far) when it has a terminal: stderr, or
 //!   under `mpirun`/`srun` (whose pipes hide the terminal from the ranks) the job's
 //!   controlling terminal. Without one, nothing unless `POOL_PROGRESS=1` or
-//!   [`Options::progress`]: then a plain line every 5 s (less often as the run goes on: every
-//!   tenth of the time elapsed, at most every 5 minutes) and one at the end, for batch logs.
-//!   The display costs nothing per task: results are counted, and the display is updated at
-//!   most every 100 ms. A program that draws `indicatif` bars of its own adds them to
+//!   [`Options::progress`]: then plain lines for batch logs. When and how often it draws, and
+//!   what it costs: [`Options::progress`] (its one home). A program that draws `indicatif` bars of its own adds them to
 //!   [`progress_bars`], where pool draws its bars, so the two do not overwrite each other.
 //! - **Statistics.** [`Pool::stats`] returns what every worker did: tasks, failures,
 //!   chunks, busy and idle seconds, bytes sent and received; totals, efficiency

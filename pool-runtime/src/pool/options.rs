@@ -157,6 +157,9 @@ impl Options {
     /// pool: bench::sleep_us: 1500/1500 done, 0 failed, in 7.5 s (200 tasks/s)
     /// ```
     ///
+    /// The display costs nothing per task: results are counted, the count is handed to the
+    /// display at most every 200 ms, and a bar is drawn at most 5 times a second.
+    ///
     /// Under `mpirun` or `srun`, whose pipes hide the terminal from the ranks, the bar is drawn
     /// on the job's controlling terminal when it has one. Unless asked for (this option or
     /// `POOL_PROGRESS=1`), the bar of a call shorter than a second is cleared when it ends.
