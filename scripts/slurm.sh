@@ -38,6 +38,8 @@ skip() {
 }
 log() { echo "slurm.sh: $*" >&2; }
 self=$(realpath "$0")
+# Only the daemons get the mark (below), not this script and its helpers, whatever the caller has.
+unset POOL_SLURM_INSTANCE
 
 packages=(slurmctld slurmd slurm-client munge)
 commands=(slurmctld slurmd srun sbatch squeue scancel sinfo scontrol munged munge unmunge setpriv)
@@ -76,7 +78,8 @@ free_port() {
 # PIDs of what is left of the instance: the processes whose environment holds
 # POOL_SLURM_INSTANCE=$dir (slurmstepd, which slurmd starts with its own environment, and jobs
 # submitted with it), and every process below them (the batch scripts and tasks of jobs); not
-# the daemons named in $daemons nor what runs below them (slurmctld's slurmscriptd).
+# the daemons named in $daemons nor what runs below them (slurmctld's slurmscriptd), nor this
+# script and its own children.
 ours() { { tr '\0' '\n' <"/proc/$1/environ" | grep -qxF "POOL_SLURM_INSTANCE=$dir"; } 2>/dev/null; }
 instance_pids() {
   local environ pid marked=()
@@ -90,6 +93,7 @@ instance_pids() {
     BEGIN {
       n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1
       n = split(daemons, d, " "); for (i = 1; i <= n; i++) skip[d[i]] = 1
+      skip[self] = 1
     }
     { parent[$1] = $2 }
     END {
@@ -100,7 +104,7 @@ instance_pids() {
           if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; changed = 1 }
         }
       } while (changed)
-      for (p in keep) if (p != self && (p in parent) && !(p in skip)) print p
+      for (p in keep) if ((p in parent) && !(p in skip)) print p
     }'
 }
 
