@@ -2,7 +2,8 @@
 # Installs what pool needs to build and run on Debian/Ubuntu, if it is missing:
 # Open MPI (mpicc, mpirun, headers) and libclang (rsmpi generates its bindings with bindgen).
 #   scripts/install-mpi.sh --tests   also what the test suite needs: MPICH (mpicc.mpich,
-#                                    mpirun.mpich) beside Open MPI, and iproute2 (`ip netns`)
+#                                    mpirun.mpich) beside Open MPI, iproute2 (`ip netns`), and
+#                                    Slurm with munge (scripts/slurm.sh install)
 set -euo pipefail
 
 missing=()
@@ -28,6 +29,9 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Slurm's daemons for tests/tests/slurm.rs, which starts a private cluster of its own.
+if [ "${1:-}" = --tests ]; then "$(dirname "$0")/slurm.sh" install; fi
 
 if [ "${1:-}" = --tests ] && [[ "$(mpirun --version 2>&1)" != *"Open MPI"* ]]; then
   echo "error: mpirun is not Open MPI's (the tests want Open MPI as the default MPI, and" \

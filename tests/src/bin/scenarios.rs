@@ -68,6 +68,9 @@ fn results(pool: &Pool) -> Result<(), Error> {
 fn pool_is_mpi(_pool: &Pool) -> bool {
     std::env::var("OMPI_COMM_WORLD_SIZE").is_ok_and(|n| n != "1")
         || std::env::var("PMI_SIZE").is_ok_and(|n| n != "1") // MPICH's launcher (Hydra)
+        // Slurm's srun, ranks started through PMIx (tests/slurm.rs)
+        || std::env::var_os("PMIX_RANK").is_some()
+            && std::env::var("SLURM_STEP_NUM_TASKS").is_ok_and(|n| n != "1")
         || std::env::var_os("POOL_WORKERS").is_some()
 }
 
