@@ -94,10 +94,16 @@ pub fn sigkill_on_five(x: u64) -> u64 {
     x
 }
 
-/// Squares `x` after sleeping `ms` milliseconds, and records that it ran by appending
-/// `x` to the file `POOL_TEST_EXEC_LOG` names (if set): one line per run of the task.
+/// Squares `x` after sleeping `ms` milliseconds (or `POOL_TEST_SLEEP_MS`, when set: the
+/// journal tests slow a run down without changing its inputs, which a journal checks), and
+/// records that it ran by appending `x` to the file `POOL_TEST_EXEC_LOG` names (if set): one
+/// line per run of the task.
 #[pool_task]
 pub fn logged_square(x: u64, ms: u64) -> u64 {
+    let ms = std::env::var("POOL_TEST_SLEEP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ms);
     if ms > 0 {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }

@@ -514,7 +514,7 @@ fn a_dead_worker_ends_an_srun_k_step_with_the_pools_report() {
         // rank and what every rank held.
         assert!(
             r.stderr.contains(&format!(
-                "died while it held task `tests::{task}` item 5: the task crashed its process"
+                "died while it held task `tests::{task}` item 5: the task ended its process"
             )) && r.stderr.contains("pool:   those 3 results are lost"),
             "{}",
             r.describe()
@@ -554,7 +554,10 @@ fn a_cancelled_job_submitted_again_with_its_journal_finishes() {
         &script(20),
         &dir,
         "run1",
-        &[("POOL_TEST_EXEC_LOG", &logs[0])],
+        &[
+            ("POOL_TEST_EXEC_LOG", &logs[0]),
+            ("POOL_TEST_SLEEP_MS", Path::new("20")),
+        ],
     );
     job.wait_for_journal(&path, N / 4);
     let cancelled = Instant::now();
@@ -585,7 +588,10 @@ fn a_cancelled_job_submitted_again_with_its_journal_finishes() {
         &script(20),
         &dir,
         "run2",
-        &[("POOL_TEST_EXEC_LOG", &logs[1])],
+        &[
+            ("POOL_TEST_EXEC_LOG", &logs[1]),
+            ("POOL_TEST_SLEEP_MS", Path::new("20")),
+        ],
     );
     job.wait_for_journal(&path, N / 2);
     let signalled = Instant::now();
@@ -658,7 +664,15 @@ fn a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal() {
             let path = dir.join(format!("{name}.journal"));
             let script = with_program(recipe, SCENARIOS, &str_args(&journal_args(&path, N, 20)));
             let log = dir.join(format!("{name}.log"));
-            let job = cluster.submit(&script, &dir, name, &[("POOL_TEST_EXEC_LOG", &log)]);
+            let job = cluster.submit(
+                &script,
+                &dir,
+                name,
+                &[
+                    ("POOL_TEST_EXEC_LOG", &log),
+                    ("POOL_TEST_SLEEP_MS", Path::new("20")),
+                ],
+            );
             (job, path, log)
         })
         .collect();
