@@ -300,6 +300,7 @@
 
 pub mod bulk;
 mod codec;
+mod context;
 mod env;
 mod error;
 mod host;
@@ -310,18 +311,23 @@ mod progress;
 mod protocol;
 mod registry;
 mod runtime;
+mod shared;
 mod signals;
 pub mod sim;
 mod spawn;
+mod state;
 mod stats;
 mod task;
 mod transport;
 mod worker;
 
 pub use crate::bulk::Bulk;
+pub use crate::context::WorkerContext;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
-pub use crate::pool::{Handle, MapUnordered, Options, Pool};
+pub use crate::pool::{Handle, MapIter, MapUnordered, Options, Pool};
 pub use crate::runtime::{MainResult, run, run_spawning};
+pub use crate::shared::Shared;
+pub use crate::state::WorkerState;
 pub use crate::stats::{Stats, WorkerStats};
 pub use crate::task::Task;
 #[doc(hidden)] // Named by generated code only (its bound on a task's return type).
@@ -334,7 +340,10 @@ pub use crate::runtime::{Launch, local};
 
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Bulk, Error, Options, Pool, Stats, TaskError, pool_main, pool_task};
+    pub use crate::{
+        Bulk, Error, Options, Pool, Shared, Stats, TaskError, WorkerContext, WorkerState,
+        pool_main, pool_task,
+    };
 }
 
 // Not public API. Used by generated code.
@@ -350,6 +359,12 @@ pub mod __private {
     pub use ::core::result::Result;
     pub use ::std::vec::Vec;
 
+    /// True while this process's store of shared values holds `id` (for the tests that
+    /// check that a dropped `Shared` is freed on the workers).
+    pub fn shared_held(id: u64) -> bool {
+        crate::shared::held(id)
+    }
+
     /// Runs task `T` from bytes to bytes; `f` calls the user's function.
     ///
     /// Generic over the task rather than over its argument and output types: the bounds on
@@ -361,6 +376,15 @@ pub mod __private {
         f: fn(T::Args) -> Result<T::Output, String>,
     ) -> Result<(), TaskFailure> {
         crate::task::invoke::<T::Args, T::Output>(input, output, f)
+    }
+
+    /// [`invoke_task`] for a task whose first parameter is the worker's state `S`.
+    pub fn invoke_task_with_state<T: Task, S: crate::WorkerState>(
+        input: &[u8],
+        output: &mut Vec<u8>,
+        f: fn(&mut S, T::Args) -> Result<T::Output, String>,
+    ) -> Result<(), TaskFailure> {
+        crate::state::invoke_with_state::<S, T::Args, T::Output>(input, output, f)
     }
 
     /// The value of a fallible task, or its error's message: `{:#}`, then the `causes` the

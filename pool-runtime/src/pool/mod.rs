@@ -1,8 +1,11 @@
 //! The master's API: [`Pool`] with `map`, `map_unordered` and `submit`.
 
+mod fold;
 mod handle;
 mod inputs;
+mod iter;
 mod options;
+mod share;
 mod stream;
 
 use std::cell::{RefCell, RefMut};
@@ -21,6 +24,7 @@ use crate::stats::Stats;
 use crate::task::Task;
 
 pub use handle::Handle;
+pub use iter::MapIter;
 pub use options::Options;
 pub use stream::MapUnordered;
 
@@ -88,10 +92,13 @@ impl Pool {
                  Vec first"
             )
         });
-        MasterRef {
+        let mut master = MasterRef {
             master,
             _in_pool: in_pool,
-        }
+        };
+        // Shared values dropped since the last step are freed on the workers (see `share`).
+        master.free_dropped();
+        master
     }
 
     pub(crate) fn into_master(self) -> Master {
