@@ -72,6 +72,53 @@
 //! The master mostly waits (it sleeps while tasks run), so `-n cores+1` keeps every core
 //! busy. [`Pool::workers`] says how many workers there are.
 //!
+//! # Beyond map
+//!
+//! | piece | what it does |
+//! |---|---|
+//! | [`Pool::share`] → [`Shared<T>`](Shared) | a value sent to every worker once (`MPI_Bcast`; in one process, the same `Arc`), an id in every task that uses it; freed on the workers when dropped on the master |
+//! | [`WorkerState`] | a task's first parameter `&mut S` or `&S`: built once per worker by [`WorkerState::init`], kept until the pool stops; a failing `init` fails its items with [`TaskErrorKind::StateInit`] |
+//! | [`Pool::fold`] | results combined on the workers with a combining task; one partial value per worker comes back, so the master's memory is O(workers) and it gets far fewer messages than it sends chunks ([`Stats::replies`]) |
+//! | [`Pool::map_iter`] | outcomes in input order as soon as each is next, with a bounded reorder buffer ([`MapIter`]) |
+//! | [`WorkerContext::current`] | inside a task: rank, worker index, node, node-local index and count (one GPU per worker, pinning) |
+//!
+//! ```
+//! use pool_runtime::prelude::*;
+//!
+//! struct Offset(u64);
+//!
+//! impl WorkerState for Offset {
+//!     fn init(ctx: &WorkerContext) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+//!         let _ = ctx.worker(); // which worker builds it (once)
+//!         Ok(Offset(0))
+//!     }
+//! }
+//!
+//! #[pool_task]
+//! fn weigh(offset: &Offset, table: Shared<Vec<u64>>, i: usize) -> u64 {
+//!     table[i] + offset.0
+//! }
+//!
+//! #[pool_task]
+//! fn add(a: u64, b: u64) -> u64 {
+//!     a + b
+//! }
+//!
+//! # fn main() -> Result<(), Error> {
+//! pool_runtime::local(2, |pool: &mut Pool| -> Result<(), Error> {
+//!     let table = pool.share((0..100).collect::<Vec<u64>>())?; // sent once
+//!     let inputs = || (0..100).map(|i| (table.clone(), i));
+//!     assert_eq!(pool.fold(weigh, inputs(), add)?, Some(4950)); // summed on the workers
+//!     let ordered: Vec<u64> = pool.map_iter(weigh, inputs()).map(Result::unwrap).collect();
+//!     assert_eq!(ordered[7], 7); // in input order
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! Examples: `shared_table`, `worker_state`, `fold_energy`, `ordered_stream`,
+//! `worker_context` (one GPU per worker).
+//!
 //! # Options and environment
 //!
 //! Per call, with [`Pool::map_with`] and [`Pool::map_unordered_with`]:

@@ -35,6 +35,8 @@ pub struct MapIter<'p, T: Task, I> {
     next: u64,
     /// Outcomes of items `next..`, each once it has arrived.
     buffer: VecDeque<Option<Result<T::Output, TaskError>>>,
+    /// How many of them have arrived.
+    arrived: usize,
     /// Sent and not yet yielded items, at most (unless one chunk overshoots it).
     capacity: u64,
     done: bool,
@@ -115,6 +117,7 @@ impl Pool {
             plan,
             next: 0,
             buffer: VecDeque::new(),
+            arrived: 0,
             capacity: REORDER_ITEMS.max(4 * slots),
             done: false,
             progress: Progress::start(T::NAME, total, options.progress),
@@ -127,7 +130,7 @@ impl<T: Task, I> MapIter<'_, T, I> {
     /// How many results wait in the reorder buffer for an earlier one (at most about
     /// 65,536 plus one chunk).
     pub fn buffered(&self) -> usize {
-        self.buffer.iter().filter(|o| o.is_some()).count()
+        self.arrived
     }
 
     /// Puts an outcome that arrived into its place in the buffer.
@@ -139,7 +142,9 @@ impl<T: Task, I> MapIter<'_, T, I> {
         if self.buffer.len() <= at {
             self.buffer.resize_with(at + 1, || None);
         }
-        self.buffer[at] = Some(outcome);
+        if self.buffer[at].replace(outcome).is_none() {
+            self.arrived += 1;
+        }
     }
 
     fn finish(&mut self) {
@@ -175,6 +180,7 @@ where
             }
             if let Some(Some(_)) = self.buffer.front() {
                 let outcome = self.buffer.pop_front().flatten();
+                self.arrived -= 1;
                 self.next += 1;
                 self.progress.done(1);
                 return outcome;
