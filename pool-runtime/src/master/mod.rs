@@ -34,7 +34,6 @@ use crate::transport::MasterLink;
 
 pub(crate) use dispatch::{Encoded, JobInputs};
 pub(crate) use fold::FoldError;
-
 pub(crate) use jobs::{Provenance, RawOutcome};
 pub(crate) use schedule::ChunkPlan;
 
