@@ -23,7 +23,7 @@ run() {
     echo "FAILED: $*"; cat "$out"
   fi
 }
-for example in hello_pool analyze_runs many_tasks handles; do
+for example in hello_pool analyze_runs many_tasks handles shared_table worker_state fold_energy ordered_stream worker_context; do
   bin="$target/release/examples/$example"
   run "$bin"
   for n in 1 2 3 4; do

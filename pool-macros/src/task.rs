@@ -153,8 +153,10 @@ fn validate(func: &ItemFn) -> syn::Result<()> {
     if let Some(variadic) = &sig.variadic {
         errors.push(variadic, "a pool task can't be variadic: remove `...`");
     }
-    for input in &sig.inputs {
+    for (i, input) in sig.inputs.iter().enumerate() {
         match input {
+            // The one reference a task may take: its worker's state, first.
+            FnArg::Typed(pat_type) if i == 0 && state_type(&pat_type.ty).is_some() => {}
             FnArg::Receiver(receiver) => errors.push(
                 receiver,
                 "a pool task can't take `self`: it runs on another process; make it a free \
@@ -185,6 +187,43 @@ impl Errors {
 
     fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// The `S` of a first parameter `&mut S` or `&S` that names a worker state: a plain path
+/// type (not a standard type that has an owned form to take instead, such as `&str`,
+/// `&u64` or `&Vec<T>`), without a lifetime. `S: WorkerState` is checked by the compiler,
+/// at `S`.
+fn state_type(ty: &Type) -> Option<&Type> {
+    const NOT_STATE: &[&str] = &[
+        "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16",
+        "i32", "i64", "i128", "isize", "f32", "f64", "Vec", "VecDeque", "Box", "Option", "Result",
+        "HashMap", "BTreeMap", "HashSet", "BTreeSet", "Path", "PathBuf", "OsStr", "OsString",
+        "Cow", "Rc", "Arc",
+    ];
+    let Type::Reference(r) = ty else {
+        return None;
+    };
+    if r.lifetime.is_some() {
+        return None;
+    }
+    let mut elem = &*r.elem;
+    while let Type::Paren(p) = elem {
+        elem = &p.elem;
+    }
+    match elem {
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            let lifetimes = match &last.arguments {
+                PathArguments::AngleBracketed(a) => a
+                    .args
+                    .iter()
+                    .any(|a| matches!(a, GenericArgument::Lifetime(_))),
+                _ => false,
+            };
+            (!lifetimes && !NOT_STATE.iter().any(|n| last.ident == n)).then_some(elem)
+        }
+        _ => None,
     }
 }
 
@@ -378,12 +417,18 @@ fn generate(args: &TaskArgs, func: ItemFn) -> TokenStream {
             FnArg::Receiver(_) => None,
         })
         .collect();
-    let names: Vec<_> = (0..types.len())
+    // A first `&mut S` (or `&S`) is the worker's state, not an argument that travels.
+    let state = match sig.inputs.first() {
+        Some(FnArg::Typed(p)) => state_type(&p.ty).cloned(),
+        _ => None,
+    };
+    let sent = &types[usize::from(state.is_some())..];
+    let names: Vec<_> = (0..sent.len())
         .map(|i| format_ident!("__pool_arg{}", i))
         .collect();
     // Several arguments travel as a tuple; its parentheses carry the span of the parameter
     // list, so an error about the tuple points there.
-    let args_ty = match types.as_slice() {
+    let args_ty = match sent {
         [one] => quote!(#one),
         many => {
             let mut tuple = Group::new(Delimiter::Parenthesis, quote!(#(#many,)*));
@@ -396,7 +441,10 @@ fn generate(args: &TaskArgs, func: ItemFn) -> TokenStream {
         many => quote!((#(#many,)*)),
     };
     let fn_ident = format_ident!("__pool_task_fn", span = ident.span());
-    let call = quote!(#fn_ident(#(#names),*));
+    let call = match &state {
+        Some(_) => quote!(#fn_ident(__pool_state, #(#names),*)),
+        None => quote!(#fn_ident(#(#names),*)),
+    };
     let (ret_ty, output_ty, body) = match &sig.output {
         ReturnType::Default => (quote!(()), quote!(()), quote!(#private::Result::Ok(#call))),
         ReturnType::Type(_, ty) if is_result(ty) => {
@@ -444,6 +492,18 @@ fn generate(args: &TaskArgs, func: ItemFn) -> TokenStream {
         ReturnType::Type(..) => quote!(-> #ret_ty),
     };
     sig.ident = fn_ident.clone();
+    // The state's type is named at the user's type, so that "not a worker state" is
+    // reported there.
+    let invoke = match &state {
+        Some(state) => quote! {
+            #private::invoke_task_with_state::<#ident, #state>(
+                input,
+                output,
+                |__pool_state, #args_pat| #body,
+            )
+        },
+        None => quote!(#private::invoke_task::<#ident>(input, output, |#args_pat| #body)),
+    };
 
     quote! {
         #(#struct_attrs)*
@@ -482,7 +542,7 @@ fn generate(args: &TaskArgs, func: ItemFn) -> TokenStream {
                 input: &[::core::primitive::u8],
                 output: &mut #private::Vec<::core::primitive::u8>,
             ) -> #private::Result<(), #private::TaskFailure> {
-                #private::invoke_task::<#ident>(input, output, |#args_pat| #body)
+                #invoke
             }
 
             #private::inventory::submit! {
@@ -643,6 +703,19 @@ mod tests {
         assert!(message("fn f(x: u8) where u8: Copy").contains("`where` clause"));
         let func: ItemFn = syn::parse_str("fn f(x: std::borrow::Cow<'static, str>) {}").unwrap();
         assert!(validate(&func).is_ok());
+        // One worker state, first; no other reference.
+        for ok in [
+            "fn f(s: &mut Fft, x: u8)",
+            "fn f(s: &Fft)",
+            "fn f(s: &mut m::Plan<f64>)",
+        ] {
+            let func: ItemFn = syn::parse_str(&format!("{ok} {{}}")).unwrap();
+            assert!(validate(&func).is_ok(), "{ok}");
+        }
+        assert!(message("fn f(x: u8, s: &mut Fft)").contains("can't take `&mut Fft`"));
+        assert!(message("fn f(s: &mut Fft, t: &Fft)").contains("instead of `&Fft`"));
+        assert!(message("fn f(s: &'static Fft)").contains("instead of `&'static Fft`"));
+        assert!(message("fn f(s: &mut Vec<u8>)").contains("take `Vec<u8>`"));
     }
 
     #[test]

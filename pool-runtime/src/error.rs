@@ -57,6 +57,12 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// [`Pool::share`](crate::Pool::share) could not send the value: it does not encode.
+    #[error("cannot share the value: {message}")]
+    Share {
+        /// Why.
+        message: String,
+    },
     /// A rank sent something that does not follow the pool protocol.
     #[error("protocol error from rank {rank}: {message}")]
     Protocol {
@@ -93,6 +99,10 @@ pub enum TaskErrorKind {
     BadOutput,
     /// The worker refused the task: it does not know it, or the frame was malformed.
     Rejected,
+    /// The task's [`WorkerState`](crate::WorkerState) could not be built on that worker: its
+    /// `init` returned `Err` or panicked (the message is its error). Every item of that task
+    /// on that worker fails so; `init` is not run again there.
+    StateInit,
 }
 
 /// One task that produced no value: which item, where it ran, and why.
@@ -150,6 +160,7 @@ impl fmt::Display for TaskError {
             TaskErrorKind::BadInput => "got unusable arguments",
             TaskErrorKind::BadOutput => "gave an unusable result",
             TaskErrorKind::Rejected => "was rejected",
+            TaskErrorKind::StateInit => "could not build its worker state",
         };
         write!(
             f,
@@ -180,6 +191,8 @@ pub enum TaskFailure {
     BadInput(String),
     /// The return value could not be encoded.
     BadOutput(String),
+    /// The task's worker state could not be built.
+    StateInit(String),
 }
 
 impl TaskFailure {
@@ -188,7 +201,8 @@ impl TaskFailure {
             TaskFailure::Failed(m)
             | TaskFailure::Panicked(m)
             | TaskFailure::BadInput(m)
-            | TaskFailure::BadOutput(m) => m,
+            | TaskFailure::BadOutput(m)
+            | TaskFailure::StateInit(m) => m,
         }
     }
 }
@@ -254,6 +268,14 @@ mod tests {
             }
             .to_string(),
             "protocol error from rank 1: bad"
+        );
+        let mut e = task_error();
+        e.kind = TaskErrorKind::StateInit;
+        e.message = "no GPU".into();
+        assert_eq!(
+            e.to_string(),
+            "task app::analyze could not build its worker state on item 17 (rank 3 on node12): \
+             no GPU"
         );
     }
 }

@@ -72,6 +72,53 @@
 //! The master mostly waits (it sleeps while tasks run), so `-n cores+1` keeps every core
 //! busy. [`Pool::workers`] says how many workers there are.
 //!
+//! # Beyond map
+//!
+//! | piece | what it does |
+//! |---|---|
+//! | [`Pool::share`] → [`Shared<T>`](Shared) | a value sent to every worker once (`MPI_Bcast`; in one process, the same `Arc`), an id in every task that uses it; freed on the workers when dropped on the master |
+//! | [`WorkerState`] | a task's first parameter `&mut S` or `&S`: built once per worker by [`WorkerState::init`], kept until the pool stops; a failing `init` fails its items with [`TaskErrorKind::StateInit`] |
+//! | [`Pool::fold`] | results combined on the workers with a combining task; one partial value per worker comes back, so the master's memory is O(workers) and it gets far fewer messages than it sends chunks ([`Stats::replies`]) |
+//! | [`Pool::map_iter`] | outcomes in input order as soon as each is next, with a bounded reorder buffer ([`MapIter`]) |
+//! | [`WorkerContext::current`] | inside a task: rank, worker index, node, node-local index and count (one GPU per worker, pinning) |
+//!
+//! ```
+//! use pool_runtime::prelude::*;
+//!
+//! struct Offset(u64);
+//!
+//! impl WorkerState for Offset {
+//!     fn init(ctx: &WorkerContext) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+//!         let _ = ctx.worker(); // which worker builds it (once)
+//!         Ok(Offset(0))
+//!     }
+//! }
+//!
+//! #[pool_task]
+//! fn weigh(offset: &Offset, table: Shared<Vec<u64>>, i: usize) -> u64 {
+//!     table[i] + offset.0
+//! }
+//!
+//! #[pool_task]
+//! fn add(a: u64, b: u64) -> u64 {
+//!     a + b
+//! }
+//!
+//! # fn main() -> Result<(), Error> {
+//! pool_runtime::local(2, |pool: &mut Pool| -> Result<(), Error> {
+//!     let table = pool.share((0..100).collect::<Vec<u64>>())?; // sent once
+//!     let inputs = || (0..100).map(|i| (table.clone(), i));
+//!     assert_eq!(pool.fold(weigh, inputs(), add)?, Some(4950)); // summed on the workers
+//!     let ordered: Vec<u64> = pool.map_iter(weigh, inputs()).map(Result::unwrap).collect();
+//!     assert_eq!(ordered[7], 7); // in input order
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! Examples: `shared_table`, `worker_state`, `fold_energy`, `ordered_stream`,
+//! `worker_context` (one GPU per worker).
+//!
 //! # Options and environment
 //!
 //! Per call, with [`Pool::map_with`] and [`Pool::map_unordered_with`]:
@@ -299,6 +346,7 @@
 
 pub mod bulk;
 mod codec;
+mod context;
 mod env;
 mod error;
 mod host;
@@ -309,18 +357,23 @@ mod progress;
 mod protocol;
 mod registry;
 mod runtime;
+mod shared;
 mod signals;
 pub mod sim;
 mod spawn;
+mod state;
 mod stats;
 mod task;
 mod transport;
 mod worker;
 
 pub use crate::bulk::Bulk;
+pub use crate::context::WorkerContext;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
-pub use crate::pool::{Handle, MapUnordered, Options, Outcomes, Pool};
+pub use crate::pool::{Handle, MapIter, MapUnordered, Options, Outcomes, Pool};
 pub use crate::runtime::{MainResult, run, run_spawning};
+pub use crate::shared::Shared;
+pub use crate::state::WorkerState;
 pub use crate::stats::{Stats, WorkerStats};
 pub use crate::task::Task;
 #[doc(hidden)] // Named by generated code only (its bound on a task's return type).
@@ -333,7 +386,10 @@ pub use crate::runtime::{Launch, local};
 
 /// Everything a pool program needs: `use pool_runtime::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Bulk, Error, Options, Pool, Stats, TaskError, pool_main, pool_task};
+    pub use crate::{
+        Bulk, Error, Options, Pool, Shared, Stats, TaskError, WorkerContext, WorkerState,
+        pool_main, pool_task,
+    };
 }
 
 // Not public API. Used by generated code.
@@ -349,6 +405,12 @@ pub mod __private {
     pub use ::core::result::Result;
     pub use ::std::vec::Vec;
 
+    /// True while this process's store of shared values holds `id` (for the tests that
+    /// check that a dropped `Shared` is freed on the workers).
+    pub fn shared_held(id: u64) -> bool {
+        crate::shared::held(id)
+    }
+
     /// Runs task `T` from bytes to bytes; `f` calls the user's function.
     ///
     /// Generic over the task rather than over its argument and output types: the bounds on
@@ -360,6 +422,15 @@ pub mod __private {
         f: fn(T::Args) -> Result<T::Output, String>,
     ) -> Result<(), TaskFailure> {
         crate::task::invoke::<T::Args, T::Output>(input, output, f)
+    }
+
+    /// [`invoke_task`] for a task whose first parameter is the worker's state `S`.
+    pub fn invoke_task_with_state<T: Task, S: crate::WorkerState>(
+        input: &[u8],
+        output: &mut Vec<u8>,
+        f: fn(&mut S, T::Args) -> Result<T::Output, String>,
+    ) -> Result<(), TaskFailure> {
+        crate::state::invoke_with_state::<S, T::Args, T::Output>(input, output, f)
     }
 
     /// The value of a fallible task, or its error's message: `{:#}`, then the `causes` the

@@ -46,7 +46,6 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::master::Master;
 use crate::pool::Pool;
-use crate::registry::Registry;
 use crate::transport::sim::{SimClock, SimConfig, SimLink};
 use crate::worker;
 
@@ -147,9 +146,7 @@ impl Simulation {
             charge_master: self.charge_master,
             hello: worker::hello(String::new()),
             workers_per_node: self.workers_per_node,
-            serve: |task, result| {
-                worker::run_chunk(Registry::global(), 0, task, result, false);
-            },
+            serve: worker::answer,
         };
         let capacity: f64 = config.slowdown.iter().map(|s| 1.0 / s.max(1e-9)).sum();
         let mut master = Master::new(Box::new(SimLink::new(config, Rc::clone(&clock))));

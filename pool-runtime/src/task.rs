@@ -239,10 +239,13 @@ fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `f` with panics caught and turned into [`TaskFailure::Panicked`].
-fn catch_task_panic<T>(f: impl FnOnce() -> Result<T, TaskFailure>) -> Result<T, TaskFailure> {
-    IN_TASK.with(|t| t.set(true));
+/// Nests: an inner call (a worker state's `init` inside a task) leaves the flag as it was.
+pub(crate) fn catch_task_panic<T>(
+    f: impl FnOnce() -> Result<T, TaskFailure>,
+) -> Result<T, TaskFailure> {
+    let was = IN_TASK.with(|t| t.replace(true));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
-    IN_TASK.with(|t| t.set(false));
+    IN_TASK.with(|t| t.set(was));
     result.unwrap_or_else(|payload| {
         let message = LAST_PANIC
             .with(|p| p.borrow_mut().take())
@@ -269,8 +272,10 @@ where
 {
     let start = output.len();
     let result = catch_task_panic(|| {
-        let args = codec::decode::<A>(input)
-            .map_err(|e| TaskFailure::BadInput(format!("cannot decode the arguments: {e}")))?;
+        let args = codec::decode::<A>(input).map_err(|e| {
+            let e = crate::shared::explain(e);
+            TaskFailure::BadInput(format!("cannot decode the arguments: {e}"))
+        })?;
         let value = f(args).map_err(TaskFailure::Failed)?;
         codec::encode_into(&value, output)
             .map_err(|e| TaskFailure::BadOutput(format!("cannot encode the result: {e}")))

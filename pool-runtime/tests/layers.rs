@@ -8,10 +8,10 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // Pure: bytes in, bytes out, or process-wide facts.
     &[
-        "codec", "protocol", "error", "host", "signals", "env", "bulk",
+        "codec", "protocol", "error", "host", "signals", "env", "bulk", "context",
     ],
     &["stats"],
-    &["task", "journal", "progress"],
+    &["task", "journal", "progress", "state", "shared"],
     &["registry"],
     &["transport"],
     &["worker"],

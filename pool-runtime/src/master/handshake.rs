@@ -56,6 +56,7 @@ impl Master {
             Some(e) => Err(e),
             None => {
                 self.link.started();
+                self.send_contexts();
                 Ok(())
             }
         }
@@ -121,7 +122,7 @@ impl Master {
                     let rank = self.link.rank_of(incoming.worker);
                     tracing::debug!(rank, "pool: worker stopped");
                 }
-                Some(Tag::Result) => {}
+                Some(Tag::Result | Tag::Folded | Tag::Partial) => {}
                 _ => eprintln!(
                     "pool: ignoring an unexpected frame from rank {} during shutdown (tag {})",
                     self.link.rank_of(incoming.worker),
@@ -130,5 +131,6 @@ impl Master {
             }
         }
         self.link.close();
+        self.forget_shared();
     }
 }

@@ -15,11 +15,14 @@
 
 mod abort;
 mod backup;
+mod context;
 mod dispatch;
+mod fold;
 mod handshake;
 pub(crate) mod jobs;
 mod receive;
 pub(crate) mod schedule;
+mod share;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +33,7 @@ use crate::stats::{Meter, Stats};
 use crate::transport::MasterLink;
 
 pub(crate) use dispatch::{Encoded, JobInputs};
+pub(crate) use fold::FoldError;
 pub(crate) use jobs::{Provenance, RawOutcome};
 pub(crate) use receive::kind_of;
 pub(crate) use schedule::ChunkPlan;
@@ -97,6 +101,12 @@ pub(crate) struct Master {
     liveness: abort::Liveness,
     /// Per-worker counts for [`Master::stats`].
     meter: Meter,
+    /// Open folds (see `fold`).
+    folds: fold::FoldStates,
+    /// Ids of shared values dropped on the master, to free on the workers (see `share`).
+    frees: std::sync::Arc<crate::shared::FreeQueue>,
+    /// Ids of values shared in this process's store (one process only).
+    shared_here: Vec<u64>,
 }
 
 impl Master {
@@ -128,6 +138,9 @@ impl Master {
             quarantined: 0,
             successes: 0,
             liveness: abort::Liveness::default(),
+            folds: fold::FoldStates::default(),
+            frees: std::sync::Arc::default(),
+            shared_here: Vec::new(),
         }
     }
 

@@ -35,8 +35,13 @@ impl Master {
         self.handle(incoming.worker, incoming.tag, incoming.bytes);
     }
 
-    fn handle(&mut self, w: usize, tag: i32, bytes: Vec<u8>) {
+    pub(super) fn handle(&mut self, w: usize, tag: i32, bytes: Vec<u8>) {
         let rank = self.link.rank_of(w);
+        match Tag::from_raw(tag) {
+            Some(Tag::Folded) => return self.handle_folded(w, bytes),
+            Some(Tag::Partial) => return self.handle_partial(w, bytes),
+            _ => {}
+        }
         if Tag::from_raw(tag) != Some(Tag::Result) {
             eprintln!(
                 "pool: ignoring an unexpected frame from rank {rank} (tag {tag}, {} bytes)",
@@ -399,5 +404,6 @@ pub(crate) fn kind_of(status: Status) -> TaskErrorKind {
         Status::BadInput => TaskErrorKind::BadInput,
         Status::BadOutput | Status::Ok => TaskErrorKind::BadOutput,
         Status::Rejected => TaskErrorKind::Rejected,
+        Status::StateInit => TaskErrorKind::StateInit,
     }
 }

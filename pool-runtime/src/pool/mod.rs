@@ -1,10 +1,13 @@
 //! The master's API: [`Pool`] with `map`, `map_unordered` and `submit`.
 
 mod collect;
+mod fold;
 mod handle;
 mod inputs;
+mod iter;
 mod options;
 mod resume;
+mod share;
 mod stream;
 
 use std::cell::{RefCell, RefMut};
@@ -23,6 +26,7 @@ use crate::task::Task;
 
 pub use collect::Outcomes;
 pub use handle::Handle;
+pub use iter::MapIter;
 pub use options::Options;
 pub use stream::MapUnordered;
 
@@ -92,10 +96,13 @@ impl Pool {
                  Vec first"
             )
         });
-        MasterRef {
+        let mut master = MasterRef {
             master,
             _in_pool: in_pool,
-        }
+        };
+        // Shared values dropped since the last step are freed on the workers (see `share`).
+        master.free_dropped();
+        master
     }
 
     pub(crate) fn into_master(self) -> Master {

@@ -14,6 +14,7 @@
 //!                          outcome = u8 status, u32 len, len bytes (encoded value or message)
 //! STOP   master -> worker  i32 exit code
 //! BYE    worker -> master  (empty) the worker has finished and will exit
+//! CONTEXT, SHARE, FREE, FOLD, FOLD_END, FOLDED, PARTIAL: see `control.rs`
 //! str = u32 len, len bytes of UTF-8
 //! ```
 //!
@@ -23,8 +24,11 @@ use std::fmt;
 
 use crate::error::TaskFailure;
 
+mod control;
+pub(crate) use control::*;
+
 /// Bumped whenever a frame layout changes; checked in the start-up handshake.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 
 /// The largest frame one MPI message can carry: MPI counts are `int`.
 pub(crate) const MAX_FRAME: usize = i32::MAX as usize;
@@ -38,6 +42,13 @@ pub(crate) enum Tag {
     Result = 3,
     Stop = 4,
     Bye = 5,
+    Context = 6,
+    Share = 7,
+    Free = 8,
+    Fold = 9,
+    FoldEnd = 10,
+    Folded = 11,
+    Partial = 12,
 }
 
 impl Tag {
@@ -48,6 +59,13 @@ impl Tag {
             3 => Tag::Result,
             4 => Tag::Stop,
             5 => Tag::Bye,
+            6 => Tag::Context,
+            7 => Tag::Share,
+            8 => Tag::Free,
+            9 => Tag::Fold,
+            10 => Tag::FoldEnd,
+            11 => Tag::Folded,
+            12 => Tag::Partial,
             _ => return None,
         })
     }
@@ -328,6 +346,8 @@ pub(crate) enum Status {
     BadOutput = 4,
     /// The worker does not know the task id, or the TASK frame was malformed.
     Rejected = 5,
+    /// The task's worker state could not be built; the bytes are `init`'s error.
+    StateInit = 6,
 }
 
 impl Status {
@@ -338,6 +358,7 @@ impl Status {
             TaskFailure::Panicked(_) => Status::Panicked,
             TaskFailure::BadInput(_) => Status::BadInput,
             TaskFailure::BadOutput(_) => Status::BadOutput,
+            TaskFailure::StateInit(_) => Status::StateInit,
         }
     }
 
@@ -349,6 +370,7 @@ impl Status {
             3 => Status::BadInput,
             4 => Status::BadOutput,
             5 => Status::Rejected,
+            6 => Status::StateInit,
             _ => return None,
         })
     }

@@ -68,6 +68,10 @@ pub struct Stats {
     pub input_bytes: u64,
     /// Bytes of result messages the master received (encoded results and headers).
     pub output_bytes: u64,
+    /// Result messages the master received: one per chunk for `map` and the like; for
+    /// [`Pool::fold`](crate::Pool::fold), one per several chunks plus one partial per worker.
+    #[serde(default)]
+    pub replies: u64,
     /// Busy time over available time, `busy_s / (workers × wall_s)`: 1.0 when every worker
     /// computed all the time.
     pub efficiency: f64,
@@ -108,6 +112,9 @@ pub struct WorkerStats {
     pub input_bytes: u64,
     /// Bytes of result messages received from it.
     pub output_bytes: u64,
+    /// Result messages received from it (see [`Stats::replies`]).
+    #[serde(default)]
+    pub replies: u64,
 }
 
 impl Stats {
@@ -139,6 +146,7 @@ impl Stats {
                     idle_s: 0.0,
                     input_bytes: now.input_bytes.saturating_sub(then.input_bytes),
                     output_bytes: now.output_bytes.saturating_sub(then.output_bytes),
+                    replies: now.replies.saturating_sub(then.replies),
                 }
             })
             .collect();
@@ -176,6 +184,7 @@ impl Stats {
             idle_s: workers.iter().map(|w| w.idle_s).sum(),
             input_bytes: workers.iter().map(|w| w.input_bytes).sum(),
             output_bytes: workers.iter().map(|w| w.output_bytes).sum(),
+            replies: workers.iter().map(|w| w.replies).sum(),
             efficiency: if n == 0 || wall_s <= 0.0 {
                 0.0
             } else {
@@ -244,6 +253,7 @@ impl fmt::Display for Stats {
             idle_s: self.idle_s,
             input_bytes: self.input_bytes,
             output_bytes: self.output_bytes,
+            replies: self.replies,
         };
         line(f, "total", "", &total)?;
         let rate = if self.wall_s > 0.0 {
@@ -315,6 +325,7 @@ struct Row {
     busy_ns: u64,
     input_bytes: u64,
     output_bytes: u64,
+    replies: u64,
 }
 
 impl Meter {
@@ -346,6 +357,7 @@ impl Meter {
         if let Some(row) = self.rows.get_mut(w) {
             row.tasks += u64::from(count);
             row.output_bytes += bytes as u64;
+            row.replies += 1;
         }
     }
 
@@ -394,6 +406,7 @@ impl Meter {
                     idle_s: 0.0,
                     input_bytes: row.input_bytes,
                     output_bytes: row.output_bytes,
+                    replies: row.replies,
                 }
             })
             .collect();

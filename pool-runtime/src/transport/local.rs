@@ -112,6 +112,10 @@ impl MasterLink for LocalMaster {
     fn abort(&mut self, code: i32) -> ! {
         std::process::exit(code)
     }
+
+    fn in_process(&self) -> bool {
+        true
+    }
 }
 
 impl WorkerLink for LocalWorker {
@@ -131,6 +135,12 @@ impl WorkerLink for LocalWorker {
                 Tag::Stop as i32
             }
         }
+    }
+
+    fn try_recv(&mut self, frame: &mut Vec<u8>) -> Option<i32> {
+        let (tag, bytes) = self.from_master.try_recv().ok()?;
+        *frame = bytes;
+        Some(tag)
     }
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {

@@ -44,6 +44,16 @@ pub(crate) trait MasterLink {
     fn close(&mut self);
     /// Ends the whole job at once with exit status `code` (`MPI_Abort` under MPI).
     fn abort(&mut self, code: i32) -> !;
+    /// True when the workers are threads of this process (they see the master's memory).
+    fn in_process(&self) -> bool {
+        false
+    }
+    /// Sends `bytes` to every worker at once (`MPI_Bcast` from the master), after each was
+    /// told with a SHARE frame; only called when not [`MasterLink::in_process`].
+    fn broadcast(&mut self, bytes: &mut [u8]) {
+        let _ = bytes;
+        unreachable!("pool: this transport has no broadcast")
+    }
 }
 
 /// A worker's end: its link to the master.
@@ -61,6 +71,17 @@ pub(crate) trait WorkerLink {
     /// unknown): the link may finish sends still under way first.
     fn before_run(&mut self, expected_ns: u64) {
         let _ = expected_ns;
+    }
+    /// The next frame if one has already arrived, without waiting (as [`WorkerLink::recv`]);
+    /// `None` when none has, or when the link cannot tell.
+    fn try_recv(&mut self, frame: &mut Vec<u8>) -> Option<i32> {
+        let _ = frame;
+        None
+    }
+    /// Takes part in the master's [`MasterLink::broadcast`]: fills `buf` with its bytes.
+    fn broadcast(&mut self, buf: &mut [u8]) {
+        let _ = buf;
+        unreachable!("pool: this transport has no broadcast")
     }
 }
 

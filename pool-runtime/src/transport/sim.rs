@@ -19,8 +19,9 @@ use crate::protocol::{self, Hello, Tag};
 /// The cost model: virtual nanoseconds for item `index` on worker `worker`, before slowdown.
 pub(crate) type CostFn = Box<dyn FnMut(usize, u64) -> u64>;
 
-/// Answers one TASK frame with its RESULT frame (the worker's own code).
-pub(crate) type ServeFn = fn(task: &[u8], result: &mut Vec<u8>);
+/// Answers one frame from the master as a worker would (the worker's own code): the tag of
+/// the reply it left in `reply`, if any (a TASK frame gets a RESULT, or FOLDED, frame).
+pub(crate) type ServeFn = fn(tag: Tag, frame: &[u8], reply: &mut Vec<u8>) -> Option<Tag>;
 
 /// What the simulation counted; shared with whoever set it up.
 #[derive(Clone, Debug, Default)]
@@ -60,7 +61,15 @@ pub(crate) struct SimConfig {
 
 enum Pending {
     Hello,
-    Result { task: Vec<u8>, busy_ns: u64 },
+    Result {
+        task: Vec<u8>,
+        busy_ns: u64,
+    },
+    /// Another frame from the master, handled in its turn.
+    Control {
+        tag: Tag,
+        frame: Vec<u8>,
+    },
     Bye,
 }
 
@@ -138,8 +147,20 @@ impl SimLink {
         }
     }
 
-    /// Delivers the frame on top of the queue.
-    fn deliver(&mut self) -> Option<Incoming> {
+    /// Delivers the frame on top of the queue (skipping frames a worker takes in silently).
+    fn deliver(&mut self, due_only: bool) -> Option<Incoming> {
+        loop {
+            let Reverse((at, _, _)) = self.events.peek()?;
+            if due_only && *at > self.clock.borrow().now {
+                return None;
+            }
+            if let Some(incoming) = self.deliver_one() {
+                return Some(incoming);
+            }
+        }
+    }
+
+    fn deliver_one(&mut self) -> Option<Incoming> {
         let Reverse((at, _, w)) = self.events.pop()?;
         let pending = self.workers[w].pending.pop_front()?;
         let (tag, bytes) = match pending {
@@ -150,14 +171,20 @@ impl SimLink {
             }
             Pending::Result { task, busy_ns } => {
                 let mut result = Vec::new();
-                (self.config.serve)(&task, &mut result);
+                let tag = (self.config.serve)(Tag::Task, &task, &mut result);
+                // A FOLDED frame of one chunk starts as a RESULT frame does.
                 if let Some(header) = protocol::peek_task_header(&task) {
                     protocol::finish_result_frame(&mut result, header.count, busy_ns);
                 }
                 if self.spare.len() < 64 {
                     self.spare.push(task);
                 }
-                (Tag::Result, result)
+                (tag.unwrap_or(Tag::Result), result)
+            }
+            Pending::Control { tag, frame } => {
+                let mut reply = Vec::new();
+                let tag = (self.config.serve)(tag, &frame, &mut reply)?;
+                (tag, reply)
             }
             Pending::Bye => (Tag::Bye, Vec::new()),
         };
@@ -231,26 +258,24 @@ impl MasterLink for SimLink {
                 self.workers[w].free_at = start;
                 self.push(w, start + latency, Pending::Bye);
             }
-            _ => {}
+            tag => {
+                self.workers[w].free_at = start;
+                self.push(w, start + latency, Pending::Control { tag, frame });
+            }
         }
         self.leave();
     }
 
     fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming> {
         self.enter();
-        let incoming = if stop() { None } else { self.deliver() };
+        let incoming = if stop() { None } else { self.deliver(false) };
         self.leave();
         incoming
     }
 
     fn try_recv(&mut self) -> Option<Incoming> {
         self.enter();
-        let now = self.clock.borrow().now;
-        let due = self
-            .events
-            .peek()
-            .is_some_and(|Reverse((at, _, _))| *at <= now);
-        let incoming = if due { self.deliver() } else { None };
+        let incoming = self.deliver(true);
         self.leave();
         incoming
     }
@@ -266,6 +291,10 @@ impl MasterLink for SimLink {
 
     fn abort(&mut self, code: i32) -> ! {
         panic!("pool: the simulated job was ended with status {code} (see the report above)")
+    }
+
+    fn in_process(&self) -> bool {
+        true
     }
 }
 

@@ -153,6 +153,20 @@ impl MasterLink for MpiMaster {
     fn abort(&mut self, code: i32) -> ! {
         self.end.comm.abort(code)
     }
+
+    fn broadcast(&mut self, bytes: &mut [u8]) {
+        broadcast(&self.end.comm, bytes);
+    }
+}
+
+/// `MPI_Bcast` from rank 0 of `comm`, in pieces that fit MPI's `int` counts.
+fn broadcast(comm: &SimpleCommunicator, bytes: &mut [u8]) {
+    use mpi::traits::Root;
+    const PIECE: usize = 1 << 30;
+    let root = comm.process_at_rank(0);
+    for piece in bytes.chunks_mut(PIECE) {
+        root.broadcast_into(piece);
+    }
 }
 
 pub(crate) struct MpiWorker {
@@ -208,6 +222,25 @@ impl WorkerLink for MpiWorker {
             end.complete_sends(true);
             end.posted.cancel();
         }
+    }
+
+    fn try_recv(&mut self, frame: &mut Vec<u8>) -> Option<i32> {
+        // As in `recv`: the frame's buffer may become the next posted receive.
+        let mut spare = Some(std::mem::take(frame));
+        match self.end.take(&mut spare) {
+            Some((_, tag, bytes)) => {
+                *frame = bytes;
+                Some(tag)
+            }
+            None => {
+                *frame = spare.unwrap_or_default();
+                None
+            }
+        }
+    }
+
+    fn broadcast(&mut self, buf: &mut [u8]) {
+        broadcast(&self.end.comm, buf);
     }
 
     fn before_run(&mut self, expected_ns: u64) {
