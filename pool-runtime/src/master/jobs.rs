@@ -191,10 +191,12 @@ impl Jobs {
         id
     }
 
+    #[inline]
     pub(crate) fn get(&self, id: u32) -> Option<&Job> {
         self.open.get(&id)
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut Job> {
         self.open.get_mut(&id)
     }

@@ -197,23 +197,19 @@ impl Master {
         let Some(job) = self.jobs.get_mut(chunk.job) else {
             return retried;
         };
+        if job.retries == 0 {
+            // Nothing runs again: outcomes are counted as they are read (`next_outcome`).
+            return retried;
+        }
         let kept = job.kept.remove(&chunk.seq);
         let kept_items = kept.as_deref().and_then(|k| TaskFrame::decode(k).ok());
         let mut items = kept_items.as_ref().map(TaskFrame::items);
         let mut again = Vec::new();
-        let slot = &mut self.workers[w];
         let mut outcomes = Outcomes::new(header);
         let mut index = chunk.first;
         while let Some((status, payload)) = outcomes.next(frame) {
             let input = items.as_mut().and_then(Iterator::next);
-            if status == Status::Ok {
-                slot.failing = 0;
-                self.successes += 1;
-            } else {
-                if slot.failing == 0 {
-                    slot.streak_from = self.successes;
-                }
-                slot.failing += 1;
+            if status != Status::Ok {
                 let runs_again = job.retries > 0
                     && matches!(status, Status::Failed | Status::Panicked)
                     && input.is_some();
@@ -253,8 +249,27 @@ impl Master {
                 avoid: Some(w),
             });
         }
-        self.check_quarantine(w);
+        // A failure that runs again is never read: it counts against its worker now.
+        for _ in 0..retried.len() {
+            self.count_outcome(w, false);
+        }
         retried
+    }
+
+    /// Counts one outcome of worker `w` for quarantine: a success ends its run of failures.
+    #[inline]
+    fn count_outcome(&mut self, w: usize, ok: bool) {
+        let slot = &mut self.workers[w];
+        if ok {
+            slot.failing = 0;
+            self.successes += 1;
+        } else {
+            if slot.failing == 0 {
+                slot.streak_from = self.successes;
+            }
+            slot.failing += 1;
+            self.check_quarantine(w);
+        }
     }
 
     /// Takes worker `w` out of the schedule when its tasks keep failing while other
@@ -303,7 +318,7 @@ impl Master {
         // `Deserialize`, which may panic.
         job.outstanding -= 1;
         job.ready_items -= 1;
-        let (result, finished) = match front {
+        let (result, finished, counted) = match front {
             Arrived::Frame {
                 worker,
                 next_index,
@@ -336,21 +351,23 @@ impl Master {
                     earlier,
                 };
                 // The frame was validated on arrival, so an outcome is always there.
+                let worker = *worker;
                 let raw = match item {
                     Some((Status::Ok, bytes)) => RawOutcome::Value(bytes),
                     Some((status, message)) => {
-                        self.meter.failed(Some(*worker));
+                        self.meter.failed(Some(worker));
                         RawOutcome::Error(
                             kind_of(status),
                             std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
                         )
                     }
                     None => {
-                        self.meter.failed(Some(*worker));
+                        self.meter.failed(Some(worker));
                         RawOutcome::Error(TaskErrorKind::BadOutput, "missing outcome")
                     }
                 };
-                (read(origin, raw), *left == 0)
+                let ok = matches!(raw, RawOutcome::Value(_));
+                (read(origin, raw), *left == 0, Some((worker, ok)))
             }
             Arrived::Failed {
                 worker,
@@ -373,13 +390,20 @@ impl Master {
                 *next_index += 1;
                 *left -= 1;
                 self.meter.failed(*worker);
-                (read(origin, RawOutcome::Error(*kind, message)), *left == 0)
+                (
+                    read(origin, RawOutcome::Error(*kind, message)),
+                    *left == 0,
+                    worker.map(|w| (w, false)),
+                )
             }
         };
         if finished {
             if let Some(Arrived::Frame { frame, .. }) = job.arrived.pop_front() {
                 self.keep_buffer(frame);
             }
+        }
+        if let Some((w, ok)) = counted {
+            self.count_outcome(w, ok);
         }
         Some(result)
     }

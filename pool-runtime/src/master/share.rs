@@ -47,10 +47,16 @@ impl Master {
 
     /// Tells every worker which shared values were dropped on the master, once no chunk
     /// waits to be sent (every chunk that may name them has gone out before this frame).
+    #[inline]
     pub(crate) fn free_dropped(&mut self) {
         if !self.cut_ahead.is_empty() || self.frees.is_empty() {
             return;
         }
+        self.send_frees();
+    }
+
+    #[cold]
+    fn send_frees(&mut self) {
         let ids = self.frees.take();
         let frame = protocol::encode_free(&ids);
         for w in 0..self.workers.len() {
