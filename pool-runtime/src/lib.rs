@@ -320,7 +320,7 @@ mod worker;
 
 pub use crate::bulk::Bulk;
 pub use crate::error::{Error, TaskError, TaskErrorKind};
-pub use crate::pool::{Handle, MapUnordered, Options, Pool};
+pub use crate::pool::{Handle, Input, MapUnordered, Options, Pool};
 pub use crate::runtime::{MainResult, run, run_spawning};
 pub use crate::stats::{Stats, WorkerStats};
 pub use crate::task::Task;

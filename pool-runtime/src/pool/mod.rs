@@ -21,6 +21,7 @@ use crate::stats::Stats;
 use crate::task::Task;
 
 pub use handle::Handle;
+pub use inputs::Input;
 pub use options::Options;
 pub use stream::MapUnordered;
 
@@ -156,7 +157,7 @@ impl Pool {
     pub fn map<T, I>(&self, task: T, inputs: I) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         self.map_with(task, inputs, Options::new())
     }
@@ -174,7 +175,7 @@ impl Pool {
     ) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         let _ = task;
         match options.journal.clone() {
@@ -189,7 +190,7 @@ impl Pool {
                         self.map_journaled::<T, _>(inputs, low, &options, &path)
                     }
                     _ => {
-                        let inputs: Vec<T::Args> = inputs.collect();
+                        let inputs: Vec<I::Item> = inputs.collect();
                         let count = inputs.len();
                         self.map_journaled::<T, _>(inputs.into_iter(), count, &options, &path)
                     }
@@ -208,7 +209,7 @@ impl Pool {
     ) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
-        I: Iterator<Item = T::Args>,
+        I: Iterator<Item: Input<T::Args>>,
     {
         let (journal, replayed) = Journal::open(path, T::NAME, count as u64)?;
         let mut values: Vec<Option<T::Output>> = Vec::new();
@@ -268,7 +269,7 @@ impl Pool {
     pub fn map_unordered<T, I>(&self, task: T, inputs: I) -> MapUnordered<'_, T, I::IntoIter>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         self.map_unordered_with(task, inputs, Options::new())
     }
@@ -282,7 +283,7 @@ impl Pool {
     ) -> MapUnordered<'_, T, I::IntoIter>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         let _ = task;
         assert!(
@@ -300,7 +301,7 @@ impl Pool {
     ) -> MapUnordered<'_, T, I>
     where
         T: Task,
-        I: Iterator<Item = T::Args>,
+        I: Iterator<Item: Input<T::Args>>,
     {
         let total = match inputs.size_hint() {
             (low, Some(high)) if low == high => {
@@ -350,11 +351,14 @@ impl Pool {
     /// ```
     ///
     /// Every way to call a task, in one program: `examples/many_tasks.rs`.
-    pub fn submit<T: Task>(&self, task: T, args: T::Args) -> Handle<'_, T> {
+    pub fn submit<T: Task, A: Input<T::Args>>(&self, task: T, args: A) -> Handle<'_, T> {
         let _ = task;
         let mut master = self.master();
         let job = master.open_job(T::NAME, T::ID);
-        master.submit(job, &mut InputIter::new(std::iter::once(args)));
+        master.submit(
+            job,
+            &mut InputIter::<_, T::Args>::new(std::iter::once(args)),
+        );
         master.dispatch(None, ChunkPlan::default());
         Handle {
             pool: self,
@@ -402,7 +406,7 @@ fn collect_in_order<T, I>(
 ) -> Result<Vec<T::Output>, Error>
 where
     T: Task,
-    I: Iterator<Item = T::Args>,
+    I: Iterator<Item: Input<T::Args>>,
 {
     let mut first_error: Option<TaskError> = None;
     while let Some((index, outcome)) = stream.next() {
