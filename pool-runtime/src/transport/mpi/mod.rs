@@ -8,9 +8,12 @@
 //! per-task cost of a ping-pong of tiny tasks.
 //!
 //! A larger frame travels on a second communicator (`bulk`), where the receiver takes it with a
-//! matched probe (`MPI_Mprobe` + `MPI_Mrecv`) into a buffer of exactly its size; an empty
-//! [`ANNOUNCE`] frame on the first communicator tells the receiver that it is coming. Frames of
-//! any size thus keep their order and need no size limit or fixed buffer.
+//! matched probe (`MPI_Mprobe` + `MPI_Mrecv`) into a buffer of exactly its size; an
+//! [`ANNOUNCE`] frame on the first communicator, holding the frame's length, tells the receiver
+//! that it is coming. A frame over 1 GiB goes as several messages of at most 1 GiB
+//! (`endpoint::MAX_PIECE`; MPI counts are `int`), each received straight into its place in the
+//! one buffer. Frames of any size thus keep their order and need no size limit but memory, and
+//! no fixed buffer.
 //!
 //! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
 //! bytes on the first one ([`send_small`] and [`send_now`] check): that matters, because Open MPI 4.1 writes a
@@ -37,7 +40,7 @@ use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 use super::{Incoming, MasterLink, Waiter, WorkerLink};
-use crate::protocol::{MAX_FRAME, Tag};
+use crate::protocol::Tag;
 use endpoint::*;
 
 /// Frames up to this size land in receives posted ahead of time; larger ones go through the
@@ -102,10 +105,11 @@ impl MasterLink for MpiMaster {
             end.pending
                 .push_back(send_small(comm, rank, tag as c_int, frame));
         } else {
+            let announce = announcement(frame.len()).to_vec();
             let send = isend(end.bulk.get(), rank, tag as c_int, frame);
             end.pending.push_back(send);
             end.pending
-                .push_back(send_small(comm, rank, ANNOUNCE, Vec::new()));
+                .push_back(send_small(comm, rank, ANNOUNCE, announce));
         }
     }
 
@@ -187,7 +191,6 @@ impl WorkerLink for MpiWorker {
     }
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
-        assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
         let end = &mut self.end;
         let comm = end.comm.as_raw();
         if frame.len() <= SMALL {
@@ -199,9 +202,10 @@ impl WorkerLink for MpiWorker {
                 end.complete_sends(true);
             }
             let buf = std::mem::replace(frame, end.free.pop().unwrap_or_default());
+            let announce = announcement(buf.len());
             end.pending
                 .push_back(isend(end.bulk.get(), 0, tag as c_int, buf));
-            send_now(comm, 0, ANNOUNCE, &[]);
+            send_now(comm, 0, ANNOUNCE, &announce);
         }
         if tag == Tag::Bye {
             // The last frame: every send completes, and no receive stays posted.
@@ -233,7 +237,8 @@ mod tests {
     }
 
     /// One process, frames sent to itself: small frames land in posted receives in order,
-    /// and a large one arrives whole, in its place, through the bulk communicator.
+    /// and a large one arrives whole, in its place, through the bulk communicator (in two
+    /// pieces: `MAX_PIECE` is 1.5 x `SMALL` in unit tests).
     #[test]
     fn frames_of_every_size_arrive_in_order() {
         let Some(universe) = mpi::initialize() else {
@@ -245,7 +250,7 @@ mod tests {
         let mut sends: VecDeque<PendingSend> = [
             send_small(comm, 0, Tag::Result as c_int, vec![1, 2, 3]),
             isend(bulk, 0, Tag::Result as c_int, big.clone()),
-            send_small(comm, 0, ANNOUNCE, Vec::new()),
+            send_small(comm, 0, ANNOUNCE, announcement(big.len()).to_vec()),
             send_small(comm, 0, Tag::Bye as c_int, Vec::new()),
             send_small(comm, 0, Tag::Hello as c_int, vec![9; SMALL]),
         ]
