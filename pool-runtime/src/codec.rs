@@ -41,6 +41,28 @@ pub(crate) fn encode_value<T: Serialize + 'static>(
     }
 }
 
+/// Appends the encoding of `value`, which it consumes, to `buf`: as [`encode_value`], except
+/// that on an MPI worker a large plain vector or `String` is not copied at all: its bytes are
+/// sent from its own memory ([`crate::gather`]).
+pub(crate) fn encode_owned<T: Serialize + 'static>(
+    value: T,
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
+    if crate::gather::enabled() {
+        if let Some((len, bytes)) = plain_bytes(&value) {
+            if bytes.len() >= crate::gather::MIN_BYTES {
+                let (ptr, size) = (bytes.as_ptr(), bytes.len());
+                put_varint(buf, len as u64);
+                // The bytes live in the value's heap buffer, which does not move when the
+                // value moves into the box.
+                crate::gather::push(buf.len(), ptr, size, Box::new(value));
+                return Ok(());
+            }
+        }
+    }
+    encode_value(&value, buf)
+}
+
 /// The most bytes a postcard varint of a `u64` takes.
 const MAX_VARINT: usize = 10;
 
@@ -86,6 +108,16 @@ fn plain_bytes<T: 'static>(value: &T) -> Option<(usize, &[u8])> {
     if let Some(v) = any.downcast_ref::<Vec<f64>>() {
         return Some((v.len(), as_bytes(v)));
     }
+    // `Bulk<P>` is postcard bytes: its length in bytes, then its memory.
+    macro_rules! bulk {
+        ($($p:ty),*) => {$(
+            if let Some(v) = any.downcast_ref::<crate::bulk::Bulk<$p>>() {
+                let bytes = as_bytes(&v.0);
+                return Some((bytes.len(), bytes));
+            }
+        )*};
+    }
+    bulk!(f64, f32, u8, i8, u16, i16, u32, i32, u64, i64);
     None
 }
 

@@ -302,6 +302,7 @@ pub mod bulk;
 mod codec;
 mod env;
 mod error;
+mod gather;
 mod host;
 pub mod journal;
 mod master;

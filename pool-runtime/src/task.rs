@@ -250,11 +250,12 @@ where
         let args = codec::decode::<A>(input)
             .map_err(|e| TaskFailure::BadInput(format!("cannot decode the arguments: {e}")))?;
         let value = f(args).map_err(TaskFailure::Failed)?;
-        codec::encode_value(&value, output)
+        codec::encode_owned(value, output)
             .map_err(|e| TaskFailure::BadOutput(format!("cannot encode the result: {e}")))
     });
     if result.is_err() {
         output.truncate(start);
+        crate::gather::truncate(start);
     }
     result
 }

@@ -273,9 +273,11 @@ pub(crate) fn push_item<E>(
     put_u32(buf, 0);
     if let Err(e) = write(buf) {
         buf.truncate(start);
+        crate::gather::truncate(start);
         return Err(e);
     }
-    let len = buf.len() - start - 4;
+    // The item's bytes, with those of values that will be sent from their own memory.
+    let len = buf.len() - start - 4 + crate::gather::len_after(start + 4);
     match u32::try_from(len) {
         Ok(short) if short != LONG => buf[start..start + 4].copy_from_slice(&short.to_le_bytes()),
         // 4 GiB or more: the escape, then the length; moves the item once (only such items).
@@ -283,6 +285,7 @@ pub(crate) fn push_item<E>(
             buf[start..start + 4].copy_from_slice(&LONG.to_le_bytes());
             let at = start + 4;
             buf.splice(at..at, (len as u64).to_le_bytes());
+            crate::gather::shift(at, 8);
         }
     }
     Ok(())

@@ -31,6 +31,9 @@ pub(super) struct PendingSend {
     pub(super) more: Vec<ffi::MPI_Request>,
     /// Owned by the pending send until MPI says it completed; its heap buffer never moves.
     pub(super) buf: Vec<u8>,
+    /// Values sent from their own memory (see [`crate::gather`]), kept until the send
+    /// completed (empty, and not allocated, for every other frame).
+    pub(super) _keep: Vec<Box<dyn std::any::Any>>,
 }
 
 /// The announcement of a frame on the bulk communicator: its length.
@@ -280,28 +283,60 @@ pub(super) fn receive_bulk(
 /// Starts a non-blocking send of `buf` (in pieces of at most [`MAX_PIECE`] bytes) and
 /// returns it as a pending send.
 pub(super) fn isend(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, buf: Vec<u8>) -> PendingSend {
-    let mut pieces = buf.chunks(MAX_PIECE).map(|piece| {
-        // SAFETY: a request handle is plain data that MPI_Isend overwrites.
-        let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
-        // SAFETY: the piece lies in the buffer that moves into the returned PendingSend, whose
-        // owner keeps it alive and unmoved (a Vec's heap buffer does not move with it) until
-        // MPI_Test or MPI_Wait reports every piece complete; its length fits an int.
-        unsafe {
-            ffi::MPI_Isend(
-                piece.as_ptr().cast(),
-                piece.len() as c_int,
-                ffi::RSMPI_UINT8_T,
-                dest,
-                tag,
-                comm,
-                &mut request,
-            );
-        }
-        request
-    });
+    isend_gathered(comm, dest, tag, buf, Vec::new())
+}
+
+/// Starts a non-blocking send of the frame `buf` with `segments` in its holes: the bytes of
+/// `buf` up to the first segment, that segment's own memory, the bytes up to the next, and so
+/// on, as consecutive messages of at most [`MAX_PIECE`] bytes (the receiver takes them into
+/// one buffer: [`receive_bulk`]). The values stay in the pending send until it completes.
+pub(super) fn isend_gathered(
+    comm: ffi::MPI_Comm,
+    dest: c_int,
+    tag: c_int,
+    buf: Vec<u8>,
+    segments: Vec<crate::gather::Segment>,
+) -> PendingSend {
+    let mut parts: Vec<(*const u8, usize)> = Vec::new();
+    let mut from = 0;
+    for s in &segments {
+        parts.push((buf[from..s.at].as_ptr(), s.at - from));
+        parts.push((s.ptr, s.len));
+        from = s.at;
+    }
+    parts.push((buf[from..].as_ptr(), buf.len() - from));
+    let mut requests = parts
+        .iter()
+        .filter(|&&(_, len)| len > 0)
+        .flat_map(|&(ptr, len)| {
+            (0..len).step_by(MAX_PIECE).map(move |at| {
+                // SAFETY: `at < len`, so the piece lies within its part.
+                (unsafe { ptr.add(at) }, MAX_PIECE.min(len - at))
+            })
+        })
+        .map(|(ptr, len)| {
+            // SAFETY: a request handle is plain data that MPI_Isend overwrites.
+            let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+            // SAFETY: the piece lies in `buf` or in a segment's value, which both move into the
+            // returned PendingSend (their heap buffers do not move with them), and whose owner
+            // keeps them alive and unchanged until MPI_Test or MPI_Wait reports every piece
+            // complete; its length fits an int.
+            unsafe {
+                ffi::MPI_Isend(
+                    ptr.cast(),
+                    len as c_int,
+                    ffi::RSMPI_UINT8_T,
+                    dest,
+                    tag,
+                    comm,
+                    &mut request,
+                );
+            }
+            request
+        });
     // An empty frame is one empty message.
     // SAFETY: as above, for an empty message.
-    let request = pieces.next().unwrap_or_else(|| unsafe {
+    let request = requests.next().unwrap_or_else(|| unsafe {
         let mut request = ffi::RSMPI_REQUEST_NULL;
         ffi::MPI_Isend(
             buf.as_ptr().cast(),
@@ -314,8 +349,14 @@ pub(super) fn isend(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, buf: Vec<u8>) 
         );
         request
     });
-    let more = pieces.collect();
-    PendingSend { request, more, buf }
+    let more = requests.collect();
+    let keep = segments.into_iter().map(|s| s.keep).collect();
+    PendingSend {
+        request,
+        more,
+        buf,
+        _keep: keep,
+    }
 }
 
 /// Completes the oldest send of `pending`, waiting for it if `wait`; returns its buffer if it
@@ -402,14 +443,10 @@ impl Endpoint {
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u64::from_le_bytes);
             let len = usize::try_from(len).expect("pool: a frame larger than memory");
-            // A buffer of exactly the frame's size: the posted one goes back to the pool of
-            // spare receive buffers.
-            let mut frame = Vec::new();
-            tag = receive_bulk(self.bulk.get(), source, len, &mut frame);
-            if spare.is_none() {
-                *spare = Some(bytes);
-            }
-            bytes = frame;
+            // Into the posted receive's buffer, grown to the frame's size: it comes back as a
+            // spare for the next receive, so the next large frame lands in memory already
+            // mapped.
+            tag = receive_bulk(self.bulk.get(), source, len, &mut bytes);
         }
         Some((source, tag, bytes))
     }

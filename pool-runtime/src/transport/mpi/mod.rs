@@ -168,10 +168,18 @@ impl MpiWorker {
     /// A worker's end of `comm`, where the master is rank 0. Collective with
     /// [`MpiMaster::new`].
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
+        // Large results of this thread's tasks are sent from their own memory.
+        crate::gather::enable(true);
         MpiWorker {
             rank: usize::try_from(comm.rank()).unwrap_or(0),
             end: Endpoint::new(comm, 0, WORKER_POSTED, MAX_WORKER_SENDS),
         }
+    }
+}
+
+impl Drop for MpiWorker {
+    fn drop(&mut self) {
+        crate::gather::enable(false);
     }
 }
 
@@ -193,7 +201,9 @@ impl WorkerLink for MpiWorker {
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
         let end = &mut self.end;
         let comm = end.comm.as_raw();
-        if frame.len() <= SMALL {
+        // Results sent from their own memory, which belong in the frame's holes.
+        let segments = crate::gather::take();
+        if frame.len() <= SMALL && segments.is_empty() {
             // Blocking: a small frame has left before the worker runs any more of the user's
             // code, so the master's oldest posted receive never waits on a computing worker.
             send_now(comm, 0, tag as c_int, frame);
@@ -202,9 +212,15 @@ impl WorkerLink for MpiWorker {
                 end.complete_sends(true);
             }
             let buf = std::mem::replace(frame, end.free.pop().unwrap_or_default());
-            let announce = announcement(buf.len());
-            end.pending
-                .push_back(isend(end.bulk.get(), 0, tag as c_int, buf));
+            let len = buf.len() + segments.iter().map(|s| s.len).sum::<usize>();
+            let announce = announcement(len);
+            end.pending.push_back(isend_gathered(
+                end.bulk.get(),
+                0,
+                tag as c_int,
+                buf,
+                segments,
+            ));
             send_now(comm, 0, ANNOUNCE, &announce);
         }
         if tag == Tag::Bye {
@@ -267,6 +283,37 @@ mod tests {
         assert_eq!((third.tag, third.bytes.len()), (Tag::Bye as i32, 0));
         let last = next(&mut master);
         assert_eq!((last.tag, last.bytes.len()), (Tag::Hello as i32, SMALL));
+        // A frame with a value in its hole, sent from the value's own memory (in two pieces),
+        // arrives as one frame, as if the value had been copied into it.
+        let value: Vec<u8> = (0..2 * SMALL).map(|i| (i / 7) as u8).collect();
+        let mut expected = vec![1, 2];
+        expected.extend_from_slice(&value);
+        expected.extend_from_slice(&[3, 4]);
+        let segment = crate::gather::Segment {
+            at: 2,
+            ptr: value.as_ptr(),
+            len: value.len(),
+            keep: Box::new(value),
+        };
+        sends.push_back(isend_gathered(
+            bulk,
+            0,
+            Tag::Result as c_int,
+            vec![1, 2, 3, 4],
+            vec![segment],
+        ));
+        sends.push_back(send_small(
+            comm,
+            0,
+            ANNOUNCE,
+            announcement(expected.len()).to_vec(),
+        ));
+        let gathered = next(&mut master);
+        assert_eq!(gathered.tag, Tag::Result as i32);
+        assert!(
+            gathered.bytes == expected,
+            "the gathered frame arrives whole"
+        );
         while complete_oldest(&mut sends, true).is_some() {}
         master.close();
     }
