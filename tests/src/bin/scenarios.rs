@@ -41,7 +41,8 @@ fn results(pool: &Pool) -> Result<(), Error> {
         [98 * 98, 99 * 99]
     );
     assert_eq!(pool.map_unordered(square, &inputs[..10]).count(), 10);
-    assert_eq!(pool.submit(square, &inputs[7]).wait()?, 49);
+    let seven: &u64 = &inputs[7];
+    assert_eq!(pool.submit(square, seven).wait()?, 49);
     // Unordered: every index exactly once, values right.
     let mut seen = HashSet::new();
     for (index, value) in pool.map_unordered(square, 0..500) {

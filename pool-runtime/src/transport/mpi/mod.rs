@@ -15,6 +15,12 @@
 //! one buffer. Frames of any size thus keep their order and need no size limit but memory, and
 //! no fixed buffer.
 //!
+//! A worker's large result of a plain type (a `Vec` of numbers, a `String`, a `Bulk`) is not
+//! copied into its RESULT frame at all: the frame has a hole where the value's bytes belong,
+//! and the frame's bytes before the hole, the value's own memory, and the bytes after go as
+//! consecutive messages of that one frame (`endpoint::isend_gathered`, [`crate::gather`]); the
+//! value is dropped once the send has completed.
+//!
 //! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
 //! bytes on the first one ([`send_small`] and [`send_now`] check): that matters, because Open MPI 4.1 writes a
 //! message longer than its posted receive past the end of the buffer (measured, for the self,
