@@ -21,6 +21,27 @@ fn check(r: &Run, what: &str) {
     assert!(r.stdout.contains(&line), "{}", r.describe());
 }
 
+/// Large results, several to a chunk, sent from their own memory by the workers: right in
+/// every mode.
+#[test]
+fn large_results_several_to_a_chunk() {
+    for n in [2, 3] {
+        let r = mpirun(n, LARGE, &["mixed"]);
+        r.assert_success();
+        let line = format!("large mixed passed with {} workers", n - 1);
+        assert!(r.stdout.contains(&line), "{}", r.describe());
+    }
+    let mut cmd = Command::new(LARGE);
+    cmd.arg("mixed").env("POOL_THREADS", "2");
+    let r = run(cmd);
+    r.assert_success();
+    assert!(
+        r.stdout.contains("large mixed passed with 2 workers"),
+        "{}",
+        r.describe()
+    );
+}
+
 /// The representative: a 2.3 GiB result, in three pieces, under mpirun.
 #[test]
 fn a_result_over_2_gib_crosses_under_mpirun() {

@@ -1,5 +1,6 @@
 //! Values larger than one MPI message (MPI counts are `int`: 2 GiB) cross whole, as a task's
-//! result and as its argument, in every mode: `large result|argument [GIB]`.
+//! result and as its argument, in every mode: `large result|argument [GIB]`; and large
+//! results, several to a chunk, sent from their own memory: `large mixed`.
 //!
 //! Run by `tests/tests/large.rs`; each run needs about 4 times GIB of memory.
 
@@ -38,6 +39,65 @@ fn big_argument(data: Vec<u8>) -> String {
     marks(&data)
 }
 
+/// A tuple is not one plain value: it crosses in the frame, beside those that do not.
+#[pool_task]
+fn mixed(i: u64) -> (Vec<f64>, String, Bulk<u16>, u64) {
+    let n = 10_000 + i as usize * 1_000;
+    let floats = (0..n).map(|k| (k as f64) * 0.5 + i as f64).collect();
+    let text = format!("{i}:").repeat(n / 2);
+    let shorts = Bulk((0..n).map(|k| (k as u16) ^ (i as u16)).collect());
+    (floats, text, shorts, i)
+}
+
+#[pool_task]
+fn many_floats(i: u64) -> Vec<f64> {
+    (0..20_000 + i as usize)
+        .map(|k| k as f64 + i as f64)
+        .collect()
+}
+
+#[pool_task]
+fn long_text(i: u64) -> String {
+    format!("{i};").repeat(30_000)
+}
+
+/// Every fifth result is small, so chunks mix results sent from their own memory with
+/// results copied into the frame.
+#[pool_task]
+fn many_shorts(i: u64) -> Bulk<u16> {
+    let n = if i % 5 == 0 { 3 } else { 40_000 };
+    Bulk((0..n).map(|k| (k as u16) ^ (i as u16)).collect())
+}
+
+/// Large results in chunks of several items: vectors, strings and `Bulk`s sent from their
+/// own memory, several to a frame, and small values between them.
+fn mixed_results(pool: &Pool) -> Result<(), Error> {
+    let options = Options::new().chunksize(4);
+    let inputs: Vec<u64> = (0..24).collect();
+    for (i, out) in (0..).zip(pool.map_with(many_floats, &inputs, options.clone())?) {
+        assert_eq!(out.len(), 20_000 + i as usize);
+        assert_eq!(out[7], 7.0 + i as f64);
+    }
+    for (i, out) in (0..).zip(pool.map_with(long_text, &inputs, options.clone())?) {
+        assert_eq!(out, format!("{i};").repeat(30_000));
+    }
+    for (i, out) in (0..).zip(pool.map_with(many_shorts, &inputs, options.clone())?) {
+        let n = if i % 5 == 0 { 3 } else { 40_000 };
+        assert_eq!(out.len(), n);
+        assert_eq!(out[n - 1], ((n - 1) as u16) ^ (i as u16));
+    }
+    for (i, (f, t, b, j)) in (0..).zip(pool.map_with(mixed, &inputs, options)?) {
+        let n = 10_000 + i as usize * 1_000;
+        assert_eq!(
+            (f.len(), f[n - 1], j),
+            (n, (n - 1) as f64 * 0.5 + i as f64, i)
+        );
+        assert_eq!(t.len(), format!("{i}:").len() * (n / 2));
+        assert_eq!(b[n - 1], ((n - 1) as u16) ^ (i as u16));
+    }
+    Ok(())
+}
+
 #[pool_main]
 fn main(pool: &mut Pool) -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +108,11 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
     let expected = marks(&marked(len.min(1 << 20)))
         .replace(&format!("len {}", len.min(1 << 20)), &format!("len {len}"));
     match args.first().map(String::as_str) {
+        Some("mixed") => {
+            mixed_results(pool)?;
+            println!("large mixed passed with {} workers", pool.workers());
+            return Ok(());
+        }
         Some("result") => {
             let out = pool.submit(big_result, len as u64).wait()?;
             assert_eq!(marks(&out), expected);
@@ -58,7 +123,7 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
             let out = pool.submit(big_argument, &data).wait()?;
             assert_eq!(out, expected);
         }
-        other => panic!("usage: large result|argument [GIB], not {other:?}"),
+        other => panic!("usage: large mixed|result|argument [GIB], not {other:?}"),
     }
     println!(
         "large {} of {len} bytes passed with {} workers",
