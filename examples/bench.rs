@@ -4,10 +4,18 @@
 //! ```text
 //! mpirun -n N target/release/examples/bench --workload noop|sleep|payload --tasks T \
 //!     [--system pool|raw] [--chunksize C] [--prefetch K] [--seed 12345] \
-//!     [--sleep-min-ms 0] [--sleep-max-ms 20] [--payload-mib 1] [--warmup W] [--tag TEXT]
+//!     [--sleep-min-ms 0] [--sleep-max-ms 20] [--payload-mib 1] [--warmup W] [--tag TEXT] \
+//!     [--unordered] [--bulk] [--borrowed] [--raw-mode classic|buffer]
 //! ```
 //!
 //! `seconds` times only the map, after a warm-up of `2 * workers` tasks (or `--warmup`).
+//!
+//! Payload variants: by default every task gets a fresh clone of the array (an owned input
+//! per task, as a program that builds its inputs has); `--borrowed` sends the one array by
+//! reference every time (`pool.map(payload, inputs_of_refs)`: nothing is cloned), as
+//! mpi4py's benchmark sends the same numpy array. `--system raw --raw-mode buffer` is the
+//! physical reference: the master sends from its one array and receives into one reused
+//! buffer, the worker receives into a reused buffer and copies it once into the reply.
 
 use std::time::{Duration, Instant};
 
@@ -68,6 +76,8 @@ struct Args {
     tag: Option<String>,
     unordered: bool,
     bulk: bool,
+    borrowed: bool,
+    raw_mode: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -85,6 +95,8 @@ fn parse_args() -> Result<Args, String> {
         tag: None,
         unordered: false,
         bulk: false,
+        borrowed: false,
+        raw_mode: "classic".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -108,6 +120,10 @@ fn parse_args() -> Result<Args, String> {
             "--unordered" => args.unordered = true,
             // Pool only: send payloads as `Bulk<f64>` instead of `Vec<f64>`.
             "--bulk" => args.bulk = true,
+            // Pool, payload only: send the one array by reference every time.
+            "--borrowed" => args.borrowed = true,
+            // Raw only: `buffer` sends from one array and receives into reused buffers.
+            "--raw-mode" => args.raw_mode = value()?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -116,6 +132,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if !["pool", "raw"].contains(&args.system.as_str()) {
         return Err("--system must be pool or raw".into());
+    }
+    if !["classic", "buffer"].contains(&args.raw_mode.as_str()) {
+        return Err("--raw-mode must be classic or buffer".into());
     }
     if args.tasks == 0 {
         return Err("--tasks must be at least 1".into());
@@ -198,8 +217,9 @@ fn time<F: FnOnce() -> Option<String>>(f: F) -> (f64, f64, Option<String>) {
     (seconds, (cpu_time() - cpu).as_secs_f64(), error)
 }
 
-fn check_payload(out: &[Vec<f64>], expected_len: usize) -> Option<String> {
+fn check_payload<V: AsRef<[f64]>>(out: &[V], expected_len: usize) -> Option<String> {
     out.iter().enumerate().find_map(|(i, v)| {
+        let v = v.as_ref();
         let last_ok = v.last().copied() == Some((expected_len - 1) as f64);
         (v.len() != expected_len || !last_ok).then(|| {
             format!(
@@ -290,6 +310,17 @@ fn run_pool(pool: &Pool, args: &Args) -> Measured {
                 }
             })
         }
+        _ if args.borrowed => {
+            let data = payload_data(args);
+            let len = data.len();
+            let _ = pool.map_with(payload, (0..warmup).map(|_| &data), options.clone());
+            time(
+                || match pool.map_with(payload, (0..tasks).map(|_| &data), options.clone()) {
+                    Ok(out) => check_payload(&out, len),
+                    Err(e) => Some(e.to_string()),
+                },
+            )
+        }
         _ => {
             let data = payload_data(args);
             let len = data.len();
@@ -373,6 +404,55 @@ mod raw {
         }
     }
 
+    /// Buffer mode, master side: every task is sent from `data` itself, every reply lands in
+    /// one reused buffer, which `take` looks at.
+    fn farm_buffers(
+        world: &SimpleCommunicator,
+        count: usize,
+        data: &[f64],
+        mut take: impl FnMut(&[f64]),
+    ) {
+        let workers = (world.size() - 1) as usize;
+        let mut reply = vec![0.0f64; data.len()];
+        let mut next = 0;
+        let mut busy = 0;
+        for w in 1..=workers {
+            if next < count {
+                world.process_at_rank(w as i32).send_with_tag(data, WORK);
+                next += 1;
+                busy += 1;
+            }
+        }
+        while busy > 0 {
+            let status = world.any_process().receive_into(&mut reply[..]);
+            take(&reply);
+            busy -= 1;
+            if next < count {
+                world
+                    .process_at_rank(status.source_rank())
+                    .send_with_tag(data, WORK);
+                next += 1;
+                busy += 1;
+            }
+        }
+    }
+
+    /// Buffer mode, worker side: receive into a reused buffer, copy it once into the reply
+    /// (the task's one copy), send the reply; until STOP.
+    fn serve_buffers(world: &SimpleCommunicator, len: usize) {
+        let master = world.process_at_rank(0);
+        let mut task = vec![0.0f64; len];
+        let mut reply = vec![0.0f64; len];
+        loop {
+            let status = master.receive_into(&mut task[..]);
+            if status.tag() == STOP {
+                return;
+            }
+            reply.copy_from_slice(&task);
+            master.send_with_tag(&reply[..], WORK);
+        }
+    }
+
     fn stop_all(world: &SimpleCommunicator) {
         for w in 1..world.size() {
             world.process_at_rank(w).send_with_tag(&[0u8; 0][..], STOP);
@@ -435,6 +515,28 @@ mod raw {
                     sleep_max_us,
                 })
             }
+            _ if args.raw_mode == "buffer" => {
+                let data = payload_data(args);
+                let len = data.len();
+                if rank != 0 {
+                    serve_buffers(world, len);
+                    serve_buffers(world, len);
+                    return None;
+                }
+                farm_buffers(world, warmup, &data, |_| {});
+                stop_all(world);
+                let mut error = None;
+                let (seconds, master_cpu_s, _) = time(|| {
+                    farm_buffers(world, args.tasks, &data, |r| {
+                        if error.is_none() {
+                            error = check_payload(&[r], len);
+                        }
+                    });
+                    None
+                });
+                stop_all(world);
+                Some(Measured::timed(seconds, master_cpu_s, error))
+            }
             _ => {
                 if rank != 0 {
                     serve::<f64, f64>(world, |v| v.clone());
@@ -483,6 +585,12 @@ fn report(args: &Args, ranks: usize, workers: usize, m: &Measured) {
     }
     if args.bulk {
         fields.push("\"bulk\":true".to_owned());
+    }
+    if args.borrowed {
+        fields.push("\"borrowed\":true".to_owned());
+    }
+    if args.system == "raw" && args.workload == "payload" {
+        fields.push(format!("\"raw_mode\":\"{}\"", args.raw_mode));
     }
     let (chunksize, prefetch) = if args.system == "raw" {
         ("1".to_owned(), "1".to_owned())

@@ -1,7 +1,9 @@
 //! A fast path for large numeric arrays: their memory crosses as one block of bytes.
 //!
 //! serde encodes a `Vec<f64>` element by element (about 1.4 GB/s here); as [`Bulk`] or with
-//! `#[serde(with = "pool_runtime::bulk")]` it is one `memcpy` each way.
+//! `#[serde(with = "pool_runtime::bulk")]` it is one `memcpy` each way. A task argument or
+//! result that *is* a `Vec<f64>`, `Vec<f32>`, `Vec<u8>`, `Vec<i8>` or `String` takes that path
+//! by itself; `Bulk` is for the other number types and for fields of your own structs.
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -289,7 +289,7 @@ fn find<T: DeserializeOwned + Send + Sync + 'static>(id: u64) -> Result<Arc<T>, 
 mod tests {
     use super::*;
 
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> {
         codec::decode(bytes).map_err(explain)
     }
 

@@ -156,8 +156,8 @@ pub(crate) fn invoke_with_state<S, A, O>(
 ) -> Result<(), TaskFailure>
 where
     S: WorkerState,
-    A: DeserializeOwned,
-    O: Serialize,
+    A: DeserializeOwned + 'static,
+    O: Serialize + 'static,
 {
     let start = output.len();
     let result = catch_task_panic(|| {

@@ -267,8 +267,8 @@ pub(crate) fn invoke<A, O>(
     f: fn(A) -> Result<O, String>,
 ) -> Result<(), TaskFailure>
 where
-    A: DeserializeOwned,
-    O: Serialize,
+    A: DeserializeOwned + 'static,
+    O: Serialize + 'static,
 {
     let start = output.len();
     let result = catch_task_panic(|| {
@@ -277,11 +277,12 @@ where
             TaskFailure::BadInput(format!("cannot decode the arguments: {e}"))
         })?;
         let value = f(args).map_err(TaskFailure::Failed)?;
-        codec::encode_into(&value, output)
+        codec::encode_owned(value, output)
             .map_err(|e| TaskFailure::BadOutput(format!("cannot encode the result: {e}")))
     });
     if result.is_err() {
         output.truncate(start);
+        crate::gather::truncate(start);
     }
     result
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // Pure: bytes in, bytes out, or process-wide facts.
     &[
-        "codec", "protocol", "error", "host", "signals", "env", "bulk", "context",
+        "codec", "protocol", "error", "host", "signals", "env", "bulk", "context", "gather",
     ],
     &["stats"],
     &["task", "journal", "progress", "state", "shared"],

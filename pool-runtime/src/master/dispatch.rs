@@ -180,21 +180,6 @@ impl Master {
             }
             if encoded.count > 0 {
                 job.outstanding += u64::from(encoded.count);
-                if frame.len() > protocol::MAX_FRAME {
-                    job.push_failed(
-                        None,
-                        first,
-                        encoded.count,
-                        TaskErrorKind::BadInput,
-                        format!(
-                            "the arguments encode to {} bytes, more than one MPI message can \
-                             carry (2 GiB); pass less data per task",
-                            frame.len()
-                        ),
-                    );
-                    frame = Vec::new();
-                    continue;
-                }
                 protocol::finish_task_frame(&mut frame, encoded.count);
                 if job.journal.is_some() {
                     // What the journal records with each outcome, to check it on resume.

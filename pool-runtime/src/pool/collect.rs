@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::inputs::Input;
 use super::{MapUnordered, Options, Pool};
 use crate::error::{Error, TaskError};
 use crate::task::Task;
@@ -39,7 +40,7 @@ impl Pool {
     pub fn map_outcomes<T, I>(&self, task: T, inputs: I) -> Result<Outcomes<T::Output>, Error>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         self.map_outcomes_with(task, inputs, Options::new())
     }
@@ -57,9 +58,9 @@ impl Pool {
     ) -> Result<Outcomes<T::Output>, Error>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
-        let inputs: Vec<T::Args> = inputs.into_iter().collect();
+        let inputs: Vec<I::Item> = inputs.into_iter().collect();
         let stream = self.map_unordered_with(task, inputs, options)?;
         let journaled = stream.source.resume.is_some();
         let outcomes = collect(stream, false, journaled)?;
@@ -159,7 +160,7 @@ pub(super) fn collect_in_order<T, I>(
 ) -> Result<Vec<T::Output>, Error>
 where
     T: Task,
-    I: Iterator<Item = T::Args>,
+    I: Iterator<Item: Input<T::Args>>,
 {
     let outcomes = collect(stream, true, journaled)?;
     let mut values = Vec::with_capacity(outcomes.len());
@@ -190,7 +191,7 @@ fn collect<T, I>(
 ) -> Result<Sparse<T::Output>, Error>
 where
     T: Task,
-    I: Iterator<Item = T::Args>,
+    I: Iterator<Item: Input<T::Args>>,
 {
     let mut outcomes: Sparse<T::Output> = Vec::new();
     while let Some((index, outcome)) = stream.next() {

@@ -1,4 +1,7 @@
-//! A job's inputs, encoded on demand from the caller's iterator.
+//! A job's inputs, encoded on demand from the caller's iterator, and what an input may be:
+//! the task's arguments or a reference to them ([`Input`]).
+
+use std::marker::PhantomData;
 
 use serde::Serialize;
 
@@ -7,8 +10,63 @@ use crate::codec;
 use crate::master::{Encoded, JobInputs};
 use crate::protocol;
 
-/// Inputs of one job, encoded on demand.
-pub(super) struct InputIter<I> {
+mod sealed {
+    pub trait Sealed<A> {}
+    impl<A> Sealed<A> for A {}
+    impl<A> Sealed<A> for &A {}
+}
+
+/// What a pool call takes as one input of a task whose arguments are `A`: the arguments
+/// themselves, or a reference to them.
+///
+/// With references, the inputs are encoded straight from the caller's memory: nothing is
+/// cloned, and the caller keeps its data. Implemented for `A` and `&A`, for every task.
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_runtime::prelude::*;
+///
+/// #[pool_task]
+/// fn total(samples: Vec<f64>) -> f64 {
+///     samples.iter().sum()
+/// }
+///
+/// #[pool_main]
+/// fn main(pool: &mut Pool) -> Result<(), Error> {
+///     let runs: Vec<Vec<f64>> = (0..100).map(|i| vec![i as f64; 1000]).collect();
+///     let sums = pool.map(total, &runs)?; // items `&Vec<f64>`: nothing is cloned
+///     let again = pool.submit(total, &runs[0]).wait()?;
+///     assert_eq!(sums[0], again);
+///     let owned = pool.map(total, runs)?; // the same with the vectors moved in
+///     assert_eq!(owned, sums);
+///     Ok(())
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an input of a task that takes `{A}`",
+    label = "expected `{A}` or `&{A}`",
+    note = "a task's inputs are its arguments (one as itself, several as a tuple), owned or borrowed"
+)]
+pub trait Input<A>: sealed::Sealed<A> {
+    /// The arguments.
+    fn args(&self) -> &A;
+}
+
+impl<A> Input<A> for A {
+    fn args(&self) -> &A {
+        self
+    }
+}
+
+impl<A> Input<A> for &A {
+    fn args(&self) -> &A {
+        self
+    }
+}
+
+/// Inputs of one job, encoded on demand; `A` is the task's arguments.
+pub(super) struct InputIter<I, A> {
     iter: Option<I>,
     pub(super) next: u64,
     /// Resuming from a journal: the outcomes it holds, checked as the inputs are reached.
@@ -16,15 +74,17 @@ pub(super) struct InputIter<I> {
     /// An input checked against the journal that runs again: its index and encoded bytes
     /// (or why it does not encode), the first item of the next chunk.
     pending: Option<(u64, Result<Vec<u8>, String>)>,
+    args: PhantomData<fn(&A)>,
 }
 
-impl<I> InputIter<I> {
+impl<I, A> InputIter<I, A> {
     pub(super) fn new(iter: I) -> Self {
         InputIter {
             iter: Some(iter),
             next: 0,
             resume: None,
             pending: None,
+            args: PhantomData,
         }
     }
 
@@ -35,10 +95,10 @@ impl<I> InputIter<I> {
     }
 }
 
-impl<I> JobInputs for InputIter<I>
+impl<I, A> JobInputs for InputIter<I, A>
 where
-    I: Iterator,
-    I::Item: Serialize,
+    I: Iterator<Item: Input<A>>,
+    A: Serialize + 'static,
 {
     fn next_index(&self) -> u64 {
         self.pending.as_ref().map_or(self.next, |(index, _)| *index)
@@ -69,7 +129,7 @@ where
             let mut bytes = Vec::new();
             // An input that does not encode now cannot match its record: it is reported as
             // an input that does not encode, as it would be without a journal.
-            let encoded = match codec::encode_into(&item, &mut bytes) {
+            let encoded = match codec::encode_value(item.args(), &mut bytes) {
                 Ok(()) => Ok(bytes),
                 Err(e) => Err(format!("cannot encode the arguments: {e}")),
             };
@@ -109,7 +169,7 @@ where
             };
             let index = self.next;
             self.next += 1;
-            if let Err(e) = protocol::push_item(frame, |b| codec::encode_into(&item, b)) {
+            if let Err(e) = protocol::push_item(frame, |b| codec::encode_value(item.args(), b)) {
                 encoded.failed = Some((index, format!("cannot encode the arguments: {e}")));
                 break;
             }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use super::Pool;
+use super::inputs::Input;
 use super::inputs::InputIter;
 use super::options::Options;
 use super::stream::decode_outcome;
@@ -29,7 +30,7 @@ pub(crate) const REORDER_ITEMS: u64 = 1 << 16;
 pub struct MapIter<'p, T: Task, I> {
     pool: &'p Pool,
     job: u32,
-    source: InputIter<I>,
+    source: InputIter<I, T::Args>,
     plan: ChunkPlan,
     /// Index of the next item to yield.
     next: u64,
@@ -78,7 +79,7 @@ impl Pool {
     pub fn map_iter<T, I>(&self, task: T, inputs: I) -> MapIter<'_, T, I::IntoIter>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         self.map_iter_with(task, inputs, Options::new())
     }
@@ -93,7 +94,7 @@ impl Pool {
     ) -> MapIter<'_, T, I::IntoIter>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         let _ = task;
         assert!(
@@ -169,7 +170,7 @@ impl<T: Task, I> fmt::Debug for MapIter<'_, T, I> {
 impl<T, I> Iterator for MapIter<'_, T, I>
 where
     T: Task,
-    I: Iterator<Item = T::Args>,
+    I: Iterator<Item: Input<T::Args>>,
 {
     type Item = Result<T::Output, TaskError>;
 

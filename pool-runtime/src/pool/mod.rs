@@ -26,6 +26,7 @@ use crate::task::Task;
 
 pub use collect::Outcomes;
 pub use handle::Handle;
+pub use inputs::Input;
 pub use iter::MapIter;
 pub use options::Options;
 pub use stream::MapUnordered;
@@ -167,7 +168,7 @@ impl Pool {
     pub fn map<T, I>(&self, task: T, inputs: I) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         self.map_with(task, inputs, Options::new())
     }
@@ -185,7 +186,7 @@ impl Pool {
     ) -> Result<Vec<T::Output>, Error>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         let _ = task;
         let inputs = inputs.into_iter();
@@ -200,7 +201,7 @@ impl Pool {
                     collect_in_order::<T, _>(stream, true)
                 }
                 _ => {
-                    let inputs: Vec<T::Args> = inputs.collect();
+                    let inputs: Vec<I::Item> = inputs.collect();
                     let count = inputs.len();
                     let stream =
                         self.journaled::<T, _>(inputs.into_iter(), count, &options, &path)?;
@@ -221,7 +222,7 @@ impl Pool {
     ) -> Result<MapUnordered<'_, T, I>, Error>
     where
         T: Task,
-        I: Iterator<Item = T::Args>,
+        I: Iterator<Item: Input<T::Args>>,
     {
         let fingerprint = crate::registry::Registry::global().fingerprint();
         let (journal, replayed) = Journal::open(path, T::NAME, fingerprint, count as u64)?;
@@ -266,7 +267,7 @@ impl Pool {
     pub fn map_unordered<T, I>(&self, _task: T, inputs: I) -> MapUnordered<'_, T, I::IntoIter>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         self.unordered(inputs.into_iter(), &Options::new(), None)
     }
@@ -291,7 +292,7 @@ impl Pool {
     ) -> Result<MapUnordered<'_, T, I::IntoIter>, Error>
     where
         T: Task,
-        I: IntoIterator<Item = T::Args>,
+        I: IntoIterator<Item: Input<T::Args>>,
     {
         let _ = task;
         let inputs = inputs.into_iter();
@@ -320,7 +321,7 @@ impl Pool {
     ) -> MapUnordered<'_, T, I>
     where
         T: Task,
-        I: Iterator<Item = T::Args>,
+        I: Iterator<Item: Input<T::Args>>,
     {
         let total = match inputs.size_hint() {
             (low, Some(high)) if low == high => Some(low as u64),
@@ -369,11 +370,14 @@ impl Pool {
     /// ```
     ///
     /// Every way to call a task, in one program: `examples/many_tasks.rs`.
-    pub fn submit<T: Task>(&self, task: T, args: T::Args) -> Handle<'_, T> {
+    pub fn submit<T: Task, A: Input<T::Args>>(&self, task: T, args: A) -> Handle<'_, T> {
         let _ = task;
         let mut master = self.master();
         let job = master.open_job(T::NAME, T::ID);
-        master.submit(job, &mut InputIter::new(std::iter::once(args)));
+        master.submit(
+            job,
+            &mut InputIter::<_, T::Args>::new(std::iter::once(args)),
+        );
         master.dispatch(None, ChunkPlan::default());
         Handle {
             pool: self,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use super::Pool;
-use super::inputs::InputIter;
+use super::inputs::{Input, InputIter};
 use crate::codec;
 use crate::error::{Error, TaskError, TaskErrorKind};
 use crate::master::{ChunkPlan, JobInputs, Provenance, RawOutcome};
@@ -13,7 +13,7 @@ use crate::protocol::Status;
 use crate::stats::Stats;
 use crate::task::Task;
 
-pub(super) fn decode_outcome<O: serde::de::DeserializeOwned>(
+pub(super) fn decode_outcome<O: serde::de::DeserializeOwned + 'static>(
     origin: Provenance<'_>,
     raw: RawOutcome<'_>,
 ) -> (usize, Result<O, TaskError>) {
@@ -67,7 +67,7 @@ fn failed(e: &TaskError) {
 pub struct MapUnordered<'p, T: Task, I> {
     pub(super) pool: &'p Pool,
     pub(super) job: u32,
-    pub(super) source: InputIter<I>,
+    pub(super) source: InputIter<I, T::Args>,
     pub(super) plan: ChunkPlan,
     pub(super) done: bool,
     /// Items handed out since the master last looked for new frames.
@@ -162,7 +162,7 @@ impl<T: Task, I> fmt::Debug for MapUnordered<'_, T, I> {
 impl<T, I> Iterator for MapUnordered<'_, T, I>
 where
     T: Task,
-    I: Iterator<Item = T::Args>,
+    I: Iterator<Item: Input<T::Args>>,
 {
     type Item = (usize, Result<T::Output, TaskError>);
 

@@ -18,6 +18,9 @@
 //! str = u32 len, len bytes of UTF-8
 //! ```
 //!
+//! An item or outcome of 4 GiB or more has the length `u32::MAX`, followed by its real
+//! length as a `u64` (no size limit but memory; smaller ones keep the 4-byte length).
+//!
 //! The task index never travels in the tag: tags are a small fixed set, so any number of tasks fits.
 
 use std::fmt;
@@ -27,11 +30,13 @@ use crate::error::TaskFailure;
 mod control;
 pub(crate) use control::*;
 
-/// Bumped whenever a frame layout changes; checked in the start-up handshake.
+/// Bumped whenever a frame layout changes; checked in the start-up handshake. (3: control
+/// frames for shared values, worker contexts and folds; lengths of 4 GiB and more; large
+/// frames announced with their length and sent in pieces.)
 pub(crate) const VERSION: u32 = 3;
 
-/// The largest frame one MPI message can carry: MPI counts are `int`.
-pub(crate) const MAX_FRAME: usize = i32::MAX as usize;
+/// The length that says "a `u64` length follows" (items of 4 GiB or more).
+const LONG: u32 = u32::MAX;
 
 /// The message tags of the pool protocol. All are far below the MPI minimum `MPI_TAG_UB` of 32,767.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,7 +146,14 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn bytes(&mut self, what: &str) -> Result<&'a [u8], ProtocolError> {
-        let len = self.u32(what)? as usize;
+        let len = match self.u32(what)? {
+            // The escape, when a `u64` length follows; without one, the item claims 4 GiB
+            // and is refused as such.
+            LONG if self.bytes.len() - self.pos >= 8 => {
+                usize::try_from(self.u64(what)?).unwrap_or(usize::MAX)
+            }
+            len => len as usize,
+        };
         self.take(len, what)
     }
 
@@ -280,10 +292,21 @@ pub(crate) fn push_item<E>(
     put_u32(buf, 0);
     if let Err(e) = write(buf) {
         buf.truncate(start);
+        crate::gather::truncate(start);
         return Err(e);
     }
-    let len = len_u32(buf.len() - start - 4);
-    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    // The item's bytes, with those of values that will be sent from their own memory.
+    let len = buf.len() - start - 4 + crate::gather::len_after(start + 4);
+    match u32::try_from(len) {
+        Ok(short) if short != LONG => buf[start..start + 4].copy_from_slice(&short.to_le_bytes()),
+        // 4 GiB or more: the escape, then the length; moves the item once (only such items).
+        _ => {
+            buf[start..start + 4].copy_from_slice(&LONG.to_le_bytes());
+            let at = start + 4;
+            buf.splice(at..at, (len as u64).to_le_bytes());
+            crate::gather::shift(at, 8);
+        }
+    }
     Ok(())
 }
 

@@ -44,6 +44,23 @@ fn task_frame_round_trip() {
     assert_eq!(peek_task_header(&buf), Some(frame.header));
 }
 
+/// An item of 4 GiB or more says so with the length `u32::MAX` and a `u64` length after it.
+#[test]
+fn long_lengths_are_escaped() {
+    let mut frame = Vec::new();
+    begin_task_frame(&mut frame, 1, 2, 3);
+    frame.extend_from_slice(&u32::MAX.to_le_bytes());
+    frame.extend_from_slice(&3u64.to_le_bytes());
+    frame.extend_from_slice(&[7, 8, 9]);
+    finish_task_frame(&mut frame, 1);
+    let task = TaskFrame::decode(&frame).unwrap();
+    assert_eq!(task.items().collect::<Vec<_>>(), [&[7u8, 8, 9][..]]);
+    // An escaped length that claims more than there is is refused like any other.
+    let len = frame.len();
+    frame[len - 11..len - 3].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(TaskFrame::decode(&frame).is_err());
+}
+
 #[test]
 fn failed_push_leaves_frame_unchanged() {
     let mut buf = task_frame(&[b"abc"]);

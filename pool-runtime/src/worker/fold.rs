@@ -176,6 +176,8 @@ impl Folds {
         if track {
             signals::worker_chunk(entry.name(), header.job, header.first, header.count);
         }
+        // The running value is kept and decoded again here: its bytes must all be in it.
+        let _whole = crate::gather::pause();
         let mut failure = None;
         for (index, item) in (header.first..).zip(task.items()) {
             if track {

@@ -250,19 +250,6 @@ pub(crate) fn run_chunk(
         signals::worker_idle();
     }
     let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    if out.len() > protocol::MAX_FRAME {
-        let message = format!(
-            "the results of items {}..{} encode to {} bytes, more than one MPI message can carry \
-             (2 GiB); return less data per task",
-            header.first,
-            header.first + u64::from(header.count),
-            out.len()
-        );
-        protocol::begin_result_frame(out, header.job, header.first);
-        for _ in 0..header.count {
-            protocol::push_message(out, Status::BadOutput, &message);
-        }
-    }
     protocol::finish_result_frame(out, header.count, busy_ns);
     busy_ns / u64::from(header.count.max(1))
 }

@@ -28,9 +28,22 @@ fn results(pool: &Pool) -> Result<(), Error> {
         (0..100).map(|i| 3 * i).collect::<Vec<_>>()
     );
     assert_eq!(pool.map(negate, [1, -2, 3])?, [-1, 2, -3]);
-    // Empty input.
-    assert!(pool.map(square, std::iter::empty())?.is_empty());
-    assert_eq!(pool.map_unordered(square, Vec::new()).count(), 0);
+    // Empty input. (Its item type must be known: `u64` or `&u64`, both are inputs.)
+    assert!(pool.map(square, std::iter::empty::<u64>())?.is_empty());
+    assert_eq!(pool.map_unordered(square, Vec::<u64>::new()).count(), 0);
+    // Borrowed inputs: nothing is cloned, and the caller keeps its data.
+    let inputs: Vec<u64> = (0..100).collect();
+    assert_eq!(
+        pool.map(square, &inputs)?,
+        pool.map(square, inputs.clone())?
+    );
+    assert_eq!(
+        pool.map(square, inputs.iter().filter(|&&x| x > 97))?,
+        [98 * 98, 99 * 99]
+    );
+    assert_eq!(pool.map_unordered(square, &inputs[..10]).count(), 10);
+    let seven: &u64 = &inputs[7];
+    assert_eq!(pool.submit(square, seven).wait()?, 49);
     // Unordered: every index exactly once, values right.
     let mut seen = HashSet::new();
     for (index, value) in pool.map_unordered(square, 0..500) {

@@ -8,9 +8,18 @@
 //! per-task cost of a ping-pong of tiny tasks.
 //!
 //! A larger frame travels on a second communicator (`bulk`), where the receiver takes it with a
-//! matched probe (`MPI_Mprobe` + `MPI_Mrecv`) into a buffer of exactly its size; an empty
-//! [`ANNOUNCE`] frame on the first communicator tells the receiver that it is coming. Frames of
-//! any size thus keep their order and need no size limit or fixed buffer.
+//! matched probe (`MPI_Mprobe` + `MPI_Mrecv`) into a buffer of exactly its size; an
+//! [`ANNOUNCE`] frame on the first communicator, holding the frame's length, tells the receiver
+//! that it is coming. A frame over 1 GiB goes as several messages of at most 1 GiB
+//! (`endpoint::MAX_PIECE`; MPI counts are `int`), each received straight into its place in the
+//! one buffer. Frames of any size thus keep their order and need no size limit but memory, and
+//! no fixed buffer.
+//!
+//! A worker's large result of a plain type (a `Vec` of numbers, a `String`, a `Bulk`) is not
+//! copied into its RESULT frame at all: the frame has a hole where the value's bytes belong,
+//! and the frame's bytes before the hole, the value's own memory, and the bytes after go as
+//! consecutive messages of that one frame (`endpoint::isend_gathered`, [`crate::gather`]); the
+//! value is dropped once the send has completed.
 //!
 //! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
 //! bytes on the first one ([`send_small`] and [`send_now`] check): that matters, because Open MPI 4.1 writes a
@@ -37,7 +46,7 @@ use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 use super::{Incoming, MasterLink, Waiter, WorkerLink};
-use crate::protocol::{MAX_FRAME, Tag};
+use crate::protocol::Tag;
 use endpoint::*;
 
 /// Frames up to this size land in receives posted ahead of time; larger ones go through the
@@ -102,10 +111,11 @@ impl MasterLink for MpiMaster {
             end.pending
                 .push_back(send_small(comm, rank, tag as c_int, frame));
         } else {
+            let announce = announcement(frame.len()).to_vec();
             let send = isend(end.bulk.get(), rank, tag as c_int, frame);
             end.pending.push_back(send);
             end.pending
-                .push_back(send_small(comm, rank, ANNOUNCE, Vec::new()));
+                .push_back(send_small(comm, rank, ANNOUNCE, announce));
         }
     }
 
@@ -178,10 +188,18 @@ impl MpiWorker {
     /// A worker's end of `comm`, where the master is rank 0. Collective with
     /// [`MpiMaster::new`].
     pub(crate) fn new(comm: SimpleCommunicator) -> MpiWorker {
+        // Large results of this thread's tasks are sent from their own memory.
+        crate::gather::enable(true);
         MpiWorker {
             rank: usize::try_from(comm.rank()).unwrap_or(0),
             end: Endpoint::new(comm, 0, WORKER_POSTED, MAX_WORKER_SENDS),
         }
+    }
+}
+
+impl Drop for MpiWorker {
+    fn drop(&mut self) {
+        crate::gather::enable(false);
     }
 }
 
@@ -201,10 +219,11 @@ impl WorkerLink for MpiWorker {
     }
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
-        assert!(frame.len() <= MAX_FRAME, "pool: frame too large for MPI");
         let end = &mut self.end;
         let comm = end.comm.as_raw();
-        if frame.len() <= SMALL {
+        // Results sent from their own memory, which belong in the frame's holes.
+        let segments = crate::gather::take();
+        if frame.len() <= SMALL && segments.is_empty() {
             // Blocking: a small frame has left before the worker runs any more of the user's
             // code, so the master's oldest posted receive never waits on a computing worker.
             send_now(comm, 0, tag as c_int, frame);
@@ -213,9 +232,16 @@ impl WorkerLink for MpiWorker {
                 end.complete_sends(true);
             }
             let buf = std::mem::replace(frame, end.free.pop().unwrap_or_default());
-            end.pending
-                .push_back(isend(end.bulk.get(), 0, tag as c_int, buf));
-            send_now(comm, 0, ANNOUNCE, &[]);
+            let len = buf.len() + segments.iter().map(|s| s.len).sum::<usize>();
+            let announce = announcement(len);
+            end.pending.push_back(isend_gathered(
+                end.bulk.get(),
+                0,
+                tag as c_int,
+                buf,
+                segments,
+            ));
+            send_now(comm, 0, ANNOUNCE, &announce);
         }
         if tag == Tag::Bye {
             // The last frame: every send completes, and no receive stays posted.
@@ -266,7 +292,8 @@ mod tests {
     }
 
     /// One process, frames sent to itself: small frames land in posted receives in order,
-    /// and a large one arrives whole, in its place, through the bulk communicator.
+    /// and a large one arrives whole, in its place, through the bulk communicator (in two
+    /// pieces: `MAX_PIECE` is 1.5 x `SMALL` in unit tests).
     #[test]
     fn frames_of_every_size_arrive_in_order() {
         let Some(universe) = mpi::initialize() else {
@@ -278,7 +305,7 @@ mod tests {
         let mut sends: VecDeque<PendingSend> = [
             send_small(comm, 0, Tag::Result as c_int, vec![1, 2, 3]),
             isend(bulk, 0, Tag::Result as c_int, big.clone()),
-            send_small(comm, 0, ANNOUNCE, Vec::new()),
+            send_small(comm, 0, ANNOUNCE, announcement(big.len()).to_vec()),
             send_small(comm, 0, Tag::Bye as c_int, Vec::new()),
             send_small(comm, 0, Tag::Hello as c_int, vec![9; SMALL]),
         ]
@@ -295,6 +322,37 @@ mod tests {
         assert_eq!((third.tag, third.bytes.len()), (Tag::Bye as i32, 0));
         let last = next(&mut master);
         assert_eq!((last.tag, last.bytes.len()), (Tag::Hello as i32, SMALL));
+        // A frame with a value in its hole, sent from the value's own memory (in two pieces),
+        // arrives as one frame, as if the value had been copied into it.
+        let value: Vec<u8> = (0..2 * SMALL).map(|i| (i / 7) as u8).collect();
+        let mut expected = vec![1, 2];
+        expected.extend_from_slice(&value);
+        expected.extend_from_slice(&[3, 4]);
+        let segment = crate::gather::Segment {
+            at: 2,
+            ptr: value.as_ptr(),
+            len: value.len(),
+            keep: Box::new(value),
+        };
+        sends.push_back(isend_gathered(
+            bulk,
+            0,
+            Tag::Result as c_int,
+            vec![1, 2, 3, 4],
+            vec![segment],
+        ));
+        sends.push_back(send_small(
+            comm,
+            0,
+            ANNOUNCE,
+            announcement(expected.len()).to_vec(),
+        ));
+        let gathered = next(&mut master);
+        assert_eq!(gathered.tag, Tag::Result as i32);
+        assert!(
+            gathered.bytes == expected,
+            "the gathered frame arrives whole"
+        );
         while complete_oldest(&mut sends, true).is_some() {}
         master.close();
     }

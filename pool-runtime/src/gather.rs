@@ -1,0 +1,132 @@
+//! Large results sent from their own memory: a worker's frame with holes.
+//!
+//! A task's result whose whole type is a large plain vector or a `String` (see
+//! [`codec::encode_owned`](crate::codec)) is not copied into the RESULT frame on an MPI
+//! worker: the frame gets its length prefix, the value itself is kept here with the offset where
+//! its bytes belong, and the MPI link sends the frame's bytes and the value's memory as
+//! consecutive messages (`MPI_Isend` from the value's own buffer), then drops the value once
+//! the send has completed. The receiver sees one frame, exactly as if it had been copied.
+//!
+//! Only the thread of an MPI worker enables this ([`enable`]): in one process, frames go
+//! between threads by channel and hold every byte themselves. Everything here is per thread.
+//!
+//! Not yet done the same way: the master's sends (a borrowed input could go from the
+//! caller's memory) and the receives on both sides (a value could land in the memory it will
+//! own, not in a frame it is then copied out of). A worker builds a frame and sends it at once,
+//! so this per-thread list is enough for its results. The master's frames wait in queues
+//! (chunks cut ahead, backup copies), feed journals and may be dropped unsent, and a received
+//! frame is decoded only when its reader asks: those need a frame type that carries its
+//! out-of-band parts through the master (`master/`), and a borrowed input must outlive every
+//! send from it (sure for `map`, which returns after its last result; not for a
+//! `map_unordered` stream or a `submit` handle, which safe code may leak).
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+
+/// Values at least this large are sent from their own memory; smaller ones are copied (a
+/// copy of a small value costs less than one more message).
+pub(crate) const MIN_BYTES: usize = 64 << 10;
+
+/// A value whose bytes belong at offset `at` of the frame being built, kept alive (and
+/// unmoved: the bytes live in its heap buffer) until its send completes.
+pub(crate) struct Segment {
+    pub(crate) at: usize,
+    pub(crate) ptr: *const u8,
+    pub(crate) len: usize,
+    pub(crate) keep: Box<dyn Any>,
+}
+
+thread_local! {
+    static ENABLED: Cell<bool> = const { Cell::new(false) };
+    static SEGMENTS: RefCell<Vec<Segment>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Turns sending from values' own memory on or off for this thread.
+pub(crate) fn enable(on: bool) {
+    ENABLED.with(|e| e.set(on));
+    if !on {
+        SEGMENTS.with(|s| s.borrow_mut().clear());
+    }
+}
+
+/// Turns sending from values' own memory off until the guard drops: for bytes that are kept,
+/// not sent as they are (a fold's running value, decoded again on this worker).
+pub(crate) fn pause() -> Paused {
+    Paused(ENABLED.with(|e| e.replace(false)))
+}
+
+/// See [`pause`].
+pub(crate) struct Paused(bool);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        ENABLED.with(|e| e.set(self.0));
+    }
+}
+
+/// True on a thread whose link sends segments.
+pub(crate) fn enabled() -> bool {
+    ENABLED.with(Cell::get)
+}
+
+/// Records that `value`'s `len` bytes at `ptr` (in its heap buffer) belong at offset `at`.
+pub(crate) fn push(at: usize, ptr: *const u8, len: usize, keep: Box<dyn Any>) {
+    SEGMENTS.with(|s| s.borrow_mut().push(Segment { at, ptr, len, keep }));
+}
+
+/// The bytes of the segments at offset `start` or after: what the frame holds beyond its own
+/// bytes from there on.
+#[inline]
+pub(crate) fn len_after(start: usize) -> usize {
+    SEGMENTS.with(|s| {
+        let s = s.borrow();
+        if s.is_empty() {
+            return 0;
+        }
+        s.iter().filter(|g| g.at >= start).map(|g| g.len).sum()
+    })
+}
+
+/// Forgets the segments at offset `start` or after (the frame was cut back to `start`).
+#[inline]
+pub(crate) fn truncate(start: usize) {
+    SEGMENTS.with(|s| {
+        let mut s = s.borrow_mut();
+        if !s.is_empty() {
+            s.retain(|g| g.at < start);
+        }
+    });
+}
+
+/// Moves the segments at offset `from` or after by `by` bytes (bytes were inserted there).
+pub(crate) fn shift(from: usize, by: usize) {
+    SEGMENTS.with(|s| {
+        for g in s.borrow_mut().iter_mut().filter(|g| g.at >= from) {
+            g.at += by;
+        }
+    });
+}
+
+/// Takes the segments of the frame just built, in order of offset.
+pub(crate) fn take() -> Vec<Segment> {
+    SEGMENTS.with(|s| std::mem::take(&mut *s.borrow_mut()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_counted_cut_and_taken() {
+        let v = vec![1u8; 10];
+        push(4, v.as_ptr(), 10, Box::new(v));
+        let w = vec![2u8; 5];
+        push(20, w.as_ptr(), 5, Box::new(w));
+        assert_eq!((len_after(0), len_after(5), len_after(21)), (15, 5, 0));
+        truncate(20);
+        assert_eq!(len_after(0), 10);
+        let taken = take();
+        assert_eq!((taken.len(), taken[0].at, taken[0].len), (1, 4, 10));
+        assert_eq!(len_after(0), 0);
+    }
+}

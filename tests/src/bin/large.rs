@@ -1,0 +1,134 @@
+//! Values larger than one MPI message (MPI counts are `int`: 2 GiB) cross whole, as a task's
+//! result and as its argument, in every mode: `large result|argument [GIB]`; and large
+//! results, several to a chunk, sent from their own memory: `large mixed`.
+//!
+//! Run by `tests/tests/large.rs`; each run needs about 4 times GIB of memory.
+
+#![deny(warnings)]
+
+use pool_runtime::prelude::*;
+
+/// A value of `len` bytes of 7 with marks at its start, middle and end.
+fn marked(len: usize) -> Vec<u8> {
+    let mut data = vec![7u8; len];
+    data[0] = 1;
+    data[len / 2] = 2;
+    data[len - 1] = 3;
+    data
+}
+
+/// The marks and length of a value made by [`marked`], as a line to compare.
+fn marks(data: &[u8]) -> String {
+    let len = data.len();
+    let sevens = [1, len / 3, len - 2].iter().all(|&i| data[i] == 7);
+    format!(
+        "len {len} marks {} {} {} sevens {sevens}",
+        data[0],
+        data[len / 2],
+        data[len - 1]
+    )
+}
+
+#[pool_task]
+fn big_result(len: u64) -> Vec<u8> {
+    marked(len as usize)
+}
+
+#[pool_task]
+fn big_argument(data: Vec<u8>) -> String {
+    marks(&data)
+}
+
+/// A tuple is not one plain value: it crosses in the frame, beside those that do not.
+#[pool_task]
+fn mixed(i: u64) -> (Vec<f64>, String, Bulk<u16>, u64) {
+    let n = 10_000 + i as usize * 1_000;
+    let floats = (0..n).map(|k| (k as f64) * 0.5 + i as f64).collect();
+    let text = format!("{i}:").repeat(n / 2);
+    let shorts = Bulk((0..n).map(|k| (k as u16) ^ (i as u16)).collect());
+    (floats, text, shorts, i)
+}
+
+#[pool_task]
+fn many_floats(i: u64) -> Vec<f64> {
+    (0..20_000 + i as usize)
+        .map(|k| k as f64 + i as f64)
+        .collect()
+}
+
+#[pool_task]
+fn long_text(i: u64) -> String {
+    format!("{i};").repeat(30_000)
+}
+
+/// Every fifth result is small, so chunks mix results sent from their own memory with
+/// results copied into the frame.
+#[pool_task]
+fn many_shorts(i: u64) -> Bulk<u16> {
+    let n = if i % 5 == 0 { 3 } else { 40_000 };
+    Bulk((0..n).map(|k| (k as u16) ^ (i as u16)).collect())
+}
+
+/// Large results in chunks of several items: vectors, strings and `Bulk`s sent from their
+/// own memory, several to a frame, and small values between them.
+fn mixed_results(pool: &Pool) -> Result<(), Error> {
+    let options = Options::new().chunksize(4);
+    let inputs: Vec<u64> = (0..24).collect();
+    for (i, out) in (0..).zip(pool.map_with(many_floats, &inputs, options.clone())?) {
+        assert_eq!(out.len(), 20_000 + i as usize);
+        assert_eq!(out[7], 7.0 + i as f64);
+    }
+    for (i, out) in (0..).zip(pool.map_with(long_text, &inputs, options.clone())?) {
+        assert_eq!(out, format!("{i};").repeat(30_000));
+    }
+    for (i, out) in (0..).zip(pool.map_with(many_shorts, &inputs, options.clone())?) {
+        let n = if i % 5 == 0 { 3 } else { 40_000 };
+        assert_eq!(out.len(), n);
+        assert_eq!(out[n - 1], ((n - 1) as u16) ^ (i as u16));
+    }
+    for (i, (f, t, b, j)) in (0..).zip(pool.map_with(mixed, &inputs, options)?) {
+        let n = 10_000 + i as usize * 1_000;
+        assert_eq!(
+            (f.len(), f[n - 1], j),
+            (n, (n - 1) as f64 * 0.5 + i as f64, i)
+        );
+        assert_eq!(t.len(), format!("{i}:").len() * (n / 2));
+        assert_eq!(b[n - 1], ((n - 1) as u16) ^ (i as u16));
+    }
+    Ok(())
+}
+
+#[pool_main]
+fn main(pool: &mut Pool) -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let gib: f64 = args
+        .get(1)
+        .map_or(2.3, |g| g.parse().expect("GIB is a number"));
+    let len = (gib * f64::from(1u32 << 30)) as usize;
+    let expected = marks(&marked(len.min(1 << 20)))
+        .replace(&format!("len {}", len.min(1 << 20)), &format!("len {len}"));
+    match args.first().map(String::as_str) {
+        Some("mixed") => {
+            mixed_results(pool)?;
+            println!("large mixed passed with {} workers", pool.workers());
+            return Ok(());
+        }
+        Some("result") => {
+            let out = pool.submit(big_result, len as u64).wait()?;
+            assert_eq!(marks(&out), expected);
+        }
+        Some("argument") => {
+            let data = marked(len);
+            // By reference: the caller keeps its data, nothing is cloned.
+            let out = pool.submit(big_argument, &data).wait()?;
+            assert_eq!(out, expected);
+        }
+        other => panic!("usage: large mixed|result|argument [GIB], not {other:?}"),
+    }
+    println!(
+        "large {} of {len} bytes passed with {} workers",
+        args[0],
+        pool.workers()
+    );
+    Ok(())
+}
