@@ -69,6 +69,18 @@ fn many_shorts(i: u64) -> Bulk<u16> {
     Bulk((0..n).map(|k| (k as u16) ^ (i as u16)).collect())
 }
 
+/// Adds two large vectors element by element: the combining task of a fold whose running
+/// value is large (kept whole on the worker, not sent from its own memory).
+#[pool_task]
+fn add_floats(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
+    a.iter().zip(&b).map(|(x, y)| x + y).collect()
+}
+
+#[pool_task]
+fn ones(i: u64) -> Vec<f64> {
+    vec![1.0 + (i % 2) as f64; 20_000]
+}
+
 /// Large results in chunks of several items: vectors, strings and `Bulk`s sent from their
 /// own memory, several to a frame, and small values between them.
 fn mixed_results(pool: &Pool) -> Result<(), Error> {
@@ -95,6 +107,9 @@ fn mixed_results(pool: &Pool) -> Result<(), Error> {
         assert_eq!(t.len(), format!("{i}:").len() * (n / 2));
         assert_eq!(b[n - 1], ((n - 1) as u16) ^ (i as u16));
     }
+    // A fold whose values are large: 100 vectors of 20,000 ones or twos.
+    let sum = pool.fold(ones, 0..100u64, add_floats)?.expect("100 values");
+    assert_eq!((sum.len(), sum[0], sum[19_999]), (20_000, 150.0, 150.0));
     Ok(())
 }
 
