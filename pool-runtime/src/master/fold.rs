@@ -99,7 +99,10 @@ impl Master {
         let folded = match Folded::decode(&bytes) {
             Ok(folded) => folded,
             Err(e) => {
-                eprintln!("pool: ignoring a malformed FOLDED frame from rank {rank}: {e}");
+                // How many chunks it acknowledges is unknown: everything the worker holds is
+                // lost, and its fold fails (waiting on would never end).
+                let message = format!("malformed FOLDED frame from rank {rank}: {e}");
+                self.lose_worker_chunks(w, &message);
                 return;
             }
         };
@@ -166,10 +169,54 @@ impl Master {
                     }
                 }
             }
-            Err(e) => eprintln!(
-                "pool: ignoring a malformed PARTIAL frame from rank {}: {e}",
-                self.link.rank_of(w)
-            ),
+            Err(e) => {
+                // Which fold it is for is unknown: every fold waiting for a value fails
+                // rather than waiting forever.
+                let rank = self.link.rank_of(w);
+                let host = self.workers[w].host.clone();
+                for fold in self.folds.values_mut().filter(|f| f.waiting > 0) {
+                    fold.waiting -= 1;
+                    fold.failure.get_or_insert(FoldError {
+                        index: 0,
+                        kind: TaskErrorKind::BadOutput,
+                        message: format!("malformed PARTIAL frame from rank {rank}: {e}"),
+                        rank,
+                        host: host.clone(),
+                        in_combine: false,
+                    });
+                }
+            }
         }
+    }
+
+    /// Worker `w` sent a reply that cannot be read: the chunks it holds are lost, and the
+    /// folds they belong to fail with `message`.
+    fn lose_worker_chunks(&mut self, w: usize, message: &str) {
+        let rank = self.link.rank_of(w);
+        let host = self.workers[w].host.clone();
+        while let Some(chunk) = self.workers[w].in_flight.pop_front() {
+            self.in_flight -= 1;
+            if let Some(job) = self.jobs.get_mut(chunk.job) {
+                let count = u64::from(chunk.count);
+                job.in_flight -= count;
+                job.outstanding = job.outstanding.saturating_sub(count);
+                if job.abandoned && job.outstanding == 0 {
+                    self.jobs.remove(chunk.job);
+                }
+            }
+            if let Some(fold) = self.folds.get_mut(&chunk.job) {
+                if fold.failure.as_ref().is_none_or(|f| chunk.first < f.index) {
+                    fold.failure = Some(FoldError {
+                        index: chunk.first,
+                        kind: TaskErrorKind::BadOutput,
+                        message: message.to_owned(),
+                        rank,
+                        host: host.clone(),
+                        in_combine: false,
+                    });
+                }
+            }
+        }
+        self.free.freed(w);
     }
 }
