@@ -45,8 +45,16 @@ pub(crate) fn pending() -> Option<i32> {
 }
 
 /// Marks the master as inside a pool call until the returned guard is dropped.
+///
+/// Only the master's thread writes the flag, and its handler runs on that thread: a plain
+/// load and store (no locked read-modify-write, which costs as much as a whole small task
+/// when it is taken for every result read) are enough; the compiler fences keep them in
+/// program order with respect to the handler.
+#[inline]
 pub(crate) fn enter_pool() -> InPool {
-    let was = IN_POOL.swap(true, SeqCst);
+    let was = IN_POOL.load(Relaxed);
+    IN_POOL.store(true, Relaxed);
+    std::sync::atomic::compiler_fence(SeqCst);
     InPool { was }
 }
 
@@ -57,8 +65,10 @@ pub(crate) struct InPool {
 }
 
 impl Drop for InPool {
+    #[inline]
     fn drop(&mut self) {
-        IN_POOL.store(self.was, SeqCst);
+        std::sync::atomic::compiler_fence(SeqCst);
+        IN_POOL.store(self.was, Relaxed);
     }
 }
 

@@ -63,7 +63,7 @@ impl Pool {
         let inputs: Vec<I::Item> = inputs.into_iter().collect();
         let stream = self.map_unordered_with(task, inputs, options)?;
         let journaled = stream.source.resume.is_some();
-        let outcomes = collect(stream, false, journaled)?;
+        let outcomes = collect(stream, journaled)?;
         Ok(outcomes
             .into_iter()
             .map(|o| o.expect("pool: every index has an outcome"))
@@ -153,40 +153,55 @@ impl Pool {
 }
 
 /// Reads a `map`'s stream into input order, fail-fast: after the first failure no further
-/// inputs are sent, and the failure with the lowest index is returned.
+/// inputs are sent, and the failure with the lowest index is returned. Only values are kept
+/// (not a `Result` per item, which would be several times larger).
 pub(super) fn collect_in_order<T, I>(
-    stream: MapUnordered<'_, T, I>,
+    mut stream: MapUnordered<'_, T, I>,
     journaled: bool,
 ) -> Result<Vec<T::Output>, Error>
 where
     T: Task,
     I: Iterator<Item: Input<T::Args>>,
 {
-    let outcomes = collect(stream, true, journaled)?;
-    let mut values = Vec::with_capacity(outcomes.len());
+    let mut values: Vec<Option<T::Output>> = Vec::new();
     let mut first_error: Option<TaskError> = None;
-    for outcome in outcomes {
+    while let Some((index, outcome)) = stream.next() {
         match outcome {
-            Some(Ok(value)) if first_error.is_none() => values.push(value),
-            Some(Err(e)) if first_error.is_none() => first_error = Some(e),
-            None if first_error.is_none() => panic!("pool: every index has an outcome"),
-            _ => {}
+            Ok(value) => {
+                if values.len() <= index {
+                    values.resize_with(index + 1, || None);
+                }
+                values[index] = Some(value);
+            }
+            Err(e) => {
+                stream.stop_sending();
+                if first_error.as_ref().is_none_or(|f| e.index < f.index) {
+                    first_error = Some(e);
+                }
+            }
+        }
+        if journaled && stream.pool.master().journal_failed(stream.job) {
+            stream.stop_sending();
         }
     }
-    match first_error {
-        Some(e) => Err(e.into()),
-        None => Ok(values),
+    if let Some(e) = stream.journal_error.take() {
+        return Err(e);
     }
+    if let Some(e) = first_error {
+        return Err(e.into());
+    }
+    Ok(values
+        .into_iter()
+        .map(|v| v.expect("pool: every index has a result"))
+        .collect())
 }
 
 /// Outcomes by index, `None` for an input never sent.
 type Sparse<T> = Vec<Option<Result<T, TaskError>>>;
 
-/// Every outcome of `stream` by index (`None`: never sent, after a failure with
-/// `fail_fast`); a journal's failure ends it.
+/// Every outcome of `stream` by index; a journal's failure ends it (`None`: never sent).
 fn collect<T, I>(
     mut stream: MapUnordered<'_, T, I>,
-    fail_fast: bool,
     journaled: bool,
 ) -> Result<Sparse<T::Output>, Error>
 where
@@ -195,9 +210,6 @@ where
 {
     let mut outcomes: Sparse<T::Output> = Vec::new();
     while let Some((index, outcome)) = stream.next() {
-        if outcome.is_err() && fail_fast {
-            stream.stop_sending();
-        }
         if outcomes.len() <= index {
             outcomes.resize_with(index + 1, || None);
         }
