@@ -96,7 +96,7 @@ pub(crate) struct Job {
     /// With retries: the frames of the chunks in flight, by chunk, to send an item again.
     pub(crate) kept: HashMap<u64, Vec<u8>>,
     /// With retries: the messages of each item's failed attempts so far.
-    pub(crate) earlier: HashMap<u64, Vec<String>>,
+    pub(crate) earlier: HashMap<u64, Vec<(usize, String)>>,
 }
 
 impl Job {

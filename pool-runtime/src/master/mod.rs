@@ -48,10 +48,9 @@ struct WorkerSlot {
     host: String,
     /// Chunks sent and not answered yet, oldest first (a worker answers in order).
     in_flight: VecDeque<Chunk>,
-    /// Tasks that failed in a row on this worker.
+    /// Items that failed on this worker and then succeeded on another, since its last
+    /// success.
     failing: u32,
-    /// Tasks that had succeeded on any worker when this run of failures began.
-    streak_from: u64,
     /// It gets no more tasks ([`schedule::QUARANTINE_AFTER`]).
     quarantined: bool,
 }
@@ -96,8 +95,6 @@ pub(crate) struct Master {
     in_flight: usize,
     /// Workers in quarantine.
     quarantined: usize,
-    /// Tasks that succeeded, on all workers together.
-    successes: u64,
     liveness: abort::Liveness,
     /// Per-worker counts for [`Master::stats`].
     meter: Meter,
@@ -118,7 +115,6 @@ impl Master {
                 host: String::new(),
                 in_flight: VecDeque::new(),
                 failing: 0,
-                streak_from: 0,
                 quarantined: false,
             })
             .collect();
@@ -136,7 +132,6 @@ impl Master {
             speeds: Speeds::new(n),
             in_flight: 0,
             quarantined: 0,
-            successes: 0,
             liveness: abort::Liveness::default(),
             folds: fold::FoldStates::default(),
             frees: std::sync::Arc::default(),

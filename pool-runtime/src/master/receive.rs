@@ -216,7 +216,7 @@ impl Master {
                 if runs_again {
                     let earlier = job.earlier.entry(index).or_default();
                     if (earlier.len() as u32) < job.retries {
-                        earlier.push(String::from_utf8_lossy(payload).into_owned());
+                        earlier.push((w, String::from_utf8_lossy(payload).into_owned()));
                         retried.push(index);
                         again.push((index, input.unwrap_or_default().to_vec()));
                     }
@@ -249,38 +249,36 @@ impl Master {
                 avoid: Some(w),
             });
         }
-        // A failure that runs again is never read: it counts against its worker now.
-        for _ in 0..retried.len() {
-            self.count_outcome(w, false);
-        }
         retried
     }
 
     /// Counts one outcome of worker `w` for quarantine: a success ends its run of failures.
     #[inline]
     fn count_outcome(&mut self, w: usize, ok: bool) {
-        let slot = &mut self.workers[w];
         if ok {
-            slot.failing = 0;
-            self.successes += 1;
-        } else {
-            if slot.failing == 0 {
-                slot.streak_from = self.successes;
-            }
-            slot.failing += 1;
-            self.check_quarantine(w);
+            self.workers[w].failing = 0;
         }
     }
 
-    /// Takes worker `w` out of the schedule when its tasks keep failing while other
-    /// workers' succeed (as many in the meantime): tasks that fail everywhere are the task's
-    /// fault, not the worker's. The last worker is never taken out.
+    /// An item that failed on the workers `failed_on` succeeded on another one: each of
+    /// those failures was the worker's fault, not the input's. A worker with
+    /// [`schedule::QUARANTINE_AFTER`] such failures in a row is taken out.
+    fn failed_where_others_succeed(&mut self, failed_on: &[usize], succeeded_on: usize) {
+        for &w in failed_on {
+            if w != succeeded_on {
+                self.workers[w].failing += 1;
+                self.check_quarantine(w);
+            }
+        }
+    }
+
+    /// Takes worker `w` out of the schedule when it failed enough items that then
+    /// succeeded elsewhere: a failing input fails everywhere and quarantines no one. The last
+    /// worker is never taken out.
     fn check_quarantine(&mut self, w: usize) {
         let slot = &self.workers[w];
-        let q = u64::from(schedule::QUARANTINE_AFTER);
         if slot.quarantined
-            || u64::from(slot.failing) < q
-            || self.successes - slot.streak_from < q
+            || slot.failing < schedule::QUARANTINE_AFTER
             || self.workers.len() - self.quarantined < 2
         {
             return;
@@ -294,8 +292,8 @@ impl Master {
             format!("rank {}", slot.rank)
         };
         eprintln!(
-            "pool: warning: {who} on {} failed {} tasks in a row while other workers' \
-             succeed: it gets no more tasks",
+            "pool: warning: {who} on {} failed {} tasks in a row that then succeeded on \
+             other workers: it gets no more tasks",
             slot.host, slot.failing
         );
         tracing::warn!(
@@ -318,6 +316,7 @@ impl Master {
         // `Deserialize`, which may panic.
         job.outstanding -= 1;
         job.ready_items -= 1;
+        let mut elsewhere: Option<(Vec<usize>, usize)> = None;
         let (result, finished, counted) = match front {
             Arrived::Frame {
                 worker,
@@ -338,11 +337,13 @@ impl Master {
                 };
                 *left -= 1;
                 let slot = &self.workers[*worker];
-                let earlier = if job.earlier.is_empty() {
+                let attempts = if job.earlier.is_empty() {
                     Vec::new()
                 } else {
                     job.earlier.remove(&index).unwrap_or_default()
                 };
+                let failed_on: Vec<usize> = attempts.iter().map(|(w, _)| *w).collect();
+                let earlier = attempts.into_iter().map(|(_, m)| m).collect();
                 let origin = Provenance {
                     index,
                     task: job.task,
@@ -367,6 +368,9 @@ impl Master {
                     }
                 };
                 let ok = matches!(raw, RawOutcome::Value(_));
+                if ok && !failed_on.is_empty() {
+                    elsewhere = Some((failed_on, worker));
+                }
                 (read(origin, raw), *left == 0, Some((worker, ok)))
             }
             Arrived::Failed {
@@ -404,6 +408,9 @@ impl Master {
         }
         if let Some((w, ok)) = counted {
             self.count_outcome(w, ok);
+        }
+        if let Some((failed_on, succeeded_on)) = elsewhere {
+            self.failed_where_others_succeed(&failed_on, succeeded_on);
         }
         Some(result)
     }

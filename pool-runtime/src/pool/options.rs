@@ -123,9 +123,10 @@ impl Options {
     /// [`TaskError::earlier`](crate::TaskError::earlier)). Only the final outcome reaches a
     /// journal and the caller; [`Stats`](crate::Stats) counts the retries.
     ///
-    /// A worker whose tasks fail 5 times in a row while tasks on other workers succeed (5
-    /// times in the meantime) gets no more tasks (with a warning naming its rank and host), whether retries are set or not: a
-    /// node with a broken library would otherwise take every item that comes its way.
+    /// A worker that fails 5 items in a row that then succeed on other workers gets no more
+    /// tasks (with a warning naming its rank and host): a node with a broken library would
+    /// otherwise burn every retry. An input that fails everywhere is the input's fault and
+    /// quarantines no one.
     #[must_use]
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
