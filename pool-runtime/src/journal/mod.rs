@@ -232,6 +232,18 @@ impl Journal {
         while let Some((status, payload)) = outcomes.next(frame) {
             let digest = digests.next().copied().unwrap_or(0);
             if keep(index) {
+                if u32::try_from(payload.len()).is_err() {
+                    // A record's length has 4 bytes: say so rather than write a wrong one.
+                    return Err(journal_error(
+                        &self.path,
+                        format!(
+                            "the outcome of input {index} encodes to {} bytes, more than a \
+                             journal record holds (4 GiB); run this map without a journal, or \
+                             return less data per task",
+                            payload.len()
+                        ),
+                    ));
+                }
                 push_record(&mut self.buf, index, status as u8, digest, payload);
             }
             index += 1;
