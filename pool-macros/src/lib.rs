@@ -9,6 +9,7 @@ mod entry;
 #[cfg(test)]
 mod snapshots;
 mod task;
+mod valid;
 
 use proc_macro::TokenStream;
 

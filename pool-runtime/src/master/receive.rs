@@ -255,8 +255,9 @@ impl Master {
     /// Counts one outcome of worker `w` for quarantine: a success ends its run of failures.
     #[inline]
     fn count_outcome(&mut self, w: usize, ok: bool) {
-        if ok {
-            self.workers[w].failing = 0;
+        let slot = &mut self.workers[w];
+        if ok && slot.failing != 0 {
+            slot.failing = 0;
         }
     }
 
