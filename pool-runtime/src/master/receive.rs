@@ -338,13 +338,16 @@ impl Master {
                 };
                 *left -= 1;
                 let slot = &self.workers[*worker];
-                let attempts = if job.earlier.is_empty() {
-                    Vec::new()
+                // Earlier attempts exist only with retries: nothing to collect otherwise.
+                let (failed_on, earlier): (Vec<usize>, Vec<String>) = if job.earlier.is_empty() {
+                    (Vec::new(), Vec::new())
                 } else {
-                    job.earlier.remove(&index).unwrap_or_default()
+                    job.earlier
+                        .remove(&index)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .unzip()
                 };
-                let failed_on: Vec<usize> = attempts.iter().map(|(w, _)| *w).collect();
-                let earlier = attempts.into_iter().map(|(_, m)| m).collect();
                 let origin = Provenance {
                     index,
                     task: job.task,

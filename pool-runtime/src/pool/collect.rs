@@ -5,8 +5,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::inputs::Input;
+use super::stream::{Found, decode_outcome, undecodable};
 use super::{MapUnordered, Options, Pool};
+use crate::codec;
 use crate::error::{Error, TaskError};
+use crate::master::RawOutcome;
 use crate::task::Task;
 
 /// Every outcome of a call, in input order.
@@ -157,27 +160,49 @@ impl Pool {
 /// (not a `Result` per item, which would be several times larger).
 pub(super) fn collect_in_order<T, I>(
     mut stream: MapUnordered<'_, T, I>,
+    expected: usize,
     journaled: bool,
 ) -> Result<Vec<T::Output>, Error>
 where
     T: Task,
     I: Iterator<Item: Input<T::Args>>,
 {
-    let mut values: Vec<Option<T::Output>> = Vec::new();
+    let mut values: Vec<Option<T::Output>> = Vec::with_capacity(expected);
     let mut first_error: Option<TaskError> = None;
-    while let Some((index, outcome)) = stream.next() {
+    // Each value goes straight to its place; only a failure comes back out of the step.
+    let mut store = |index: usize, value: T::Output| {
+        if values.len() <= index {
+            values.resize_with(index + 1, || None);
+        }
+        values[index] = Some(value);
+    };
+    while let Some(failure) = stream.advance(|found| {
+        let (index, outcome) = match found {
+            Found::Arrived(origin, RawOutcome::Value(bytes)) => {
+                match codec::decode::<T::Output>(bytes) {
+                    Ok(value) => {
+                        store(usize::try_from(origin.index).unwrap_or(usize::MAX), value);
+                        return None;
+                    }
+                    Err(e) => return Some(Box::new(undecodable(origin, e))),
+                }
+            }
+            Found::Arrived(origin, raw) => decode_outcome(origin, raw),
+            Found::Reused(index, outcome) => (index, outcome),
+        };
         match outcome {
             Ok(value) => {
-                if values.len() <= index {
-                    values.resize_with(index + 1, || None);
-                }
-                values[index] = Some(value);
+                store(index, value);
+                None
             }
-            Err(e) => {
-                stream.stop_sending();
-                if first_error.as_ref().is_none_or(|f| e.index < f.index) {
-                    first_error = Some(e);
-                }
+            // Boxed: the step's result stays one word wide on the path every value takes.
+            Err(e) => Some(Box::new(e)),
+        }
+    }) {
+        if let Some(e) = failure {
+            stream.stop_sending();
+            if first_error.as_ref().is_none_or(|f| e.index < f.index) {
+                first_error = Some(*e);
             }
         }
         if journaled && stream.pool.master().journal_failed(stream.job) {

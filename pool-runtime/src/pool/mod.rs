@@ -90,13 +90,7 @@ impl Pool {
     /// `map` (which the pool reads while it dispatches) or from a `Deserialize` impl.
     fn master(&self) -> MasterRef<'_> {
         let in_pool = signals::enter_pool();
-        let master = self.master.try_borrow_mut().unwrap_or_else(|_| {
-            panic!(
-                "pool: the pool was used from inside one of its own calls (an input iterator \
-                 that waits on the pool, or a Deserialize impl); collect such inputs into a \
-                 Vec first"
-            )
-        });
+        let master = self.master_for_reading();
         let mut master = MasterRef {
             master,
             _in_pool: in_pool,
@@ -104,6 +98,19 @@ impl Pool {
         // Shared values dropped since the last step are freed on the workers (see `share`).
         master.free_dropped();
         master
+    }
+
+    /// The master for reading outcomes that have already arrived, and nothing else: no
+    /// message is sent or awaited while it is held, so a signal is noticed at the next
+    /// [`Pool::master`].
+    fn master_for_reading(&self) -> RefMut<'_, Master> {
+        self.master.try_borrow_mut().unwrap_or_else(|_| {
+            panic!(
+                "pool: the pool was used from inside one of its own calls (an input iterator \
+                 that waits on the pool, or a Deserialize impl); collect such inputs into a \
+                 Vec first"
+            )
+        })
     }
 
     pub(crate) fn into_master(self) -> Master {
@@ -192,20 +199,21 @@ impl Pool {
         let inputs = inputs.into_iter();
         match options.journal.clone() {
             None => {
+                let expected = inputs.size_hint().0;
                 let stream = self.unordered(inputs, &options, None);
-                collect_in_order::<T, _>(stream, false)
+                collect_in_order::<T, _>(stream, expected, false)
             }
             Some(path) => match inputs.size_hint() {
                 (low, Some(high)) if low == high => {
                     let stream = self.journaled::<T, _>(inputs, low, &options, &path)?;
-                    collect_in_order::<T, _>(stream, true)
+                    collect_in_order::<T, _>(stream, low, true)
                 }
                 _ => {
                     let inputs: Vec<I::Item> = inputs.collect();
                     let count = inputs.len();
                     let stream =
                         self.journaled::<T, _>(inputs.into_iter(), count, &options, &path)?;
-                    collect_in_order::<T, _>(stream, true)
+                    collect_in_order::<T, _>(stream, count, true)
                 }
             },
         }

@@ -18,31 +18,54 @@ pub(super) fn decode_outcome<O: serde::de::DeserializeOwned + 'static>(
     raw: RawOutcome<'_>,
 ) -> (usize, Result<O, TaskError>) {
     let index = usize::try_from(origin.index).unwrap_or(usize::MAX);
-    let earlier = origin.earlier;
-    let error = |kind, message: String| {
-        let e = TaskError {
-            index,
-            task: origin.task,
-            rank: origin.rank,
-            host: origin.host.to_owned(),
-            kind,
-            message,
-            attempts: earlier.len() as u32 + 1,
-            earlier,
-        };
-        failed(&e);
-        e
-    };
     let outcome = match raw {
-        RawOutcome::Value(bytes) => codec::decode::<O>(bytes).map_err(|e| {
-            error(
-                TaskErrorKind::BadOutput,
-                format!("cannot decode the result: {e}"),
-            )
-        }),
-        RawOutcome::Error(kind, message) => Err(error(kind, message.to_owned())),
+        RawOutcome::Value(bytes) => match codec::decode::<O>(bytes) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(undecodable(origin, e)),
+        },
+        RawOutcome::Error(kind, message) => Err(task_error(origin, kind, message.to_owned())),
     };
     (index, outcome)
+}
+
+/// The error for a result that does not decode as the task's output.
+#[cold]
+#[inline(never)]
+pub(super) fn undecodable(origin: Provenance<'_>, e: String) -> TaskError {
+    task_error(
+        origin,
+        TaskErrorKind::BadOutput,
+        format!("cannot decode the result: {e}"),
+    )
+}
+
+/// The error of a failed item, counted and reported as such.
+#[cold]
+#[inline(never)]
+pub(super) fn task_error(
+    origin: Provenance<'_>,
+    kind: TaskErrorKind,
+    message: String,
+) -> TaskError {
+    let e = TaskError {
+        index: usize::try_from(origin.index).unwrap_or(usize::MAX),
+        task: origin.task,
+        rank: origin.rank,
+        host: origin.host.to_owned(),
+        kind,
+        message,
+        attempts: origin.earlier.len() as u32 + 1,
+        earlier: origin.earlier,
+    };
+    failed(&e);
+    e
+}
+
+/// One outcome as a [`MapUnordered`] step finds it: arrived from a worker (not decoded
+/// yet), or held by the journal for an input that did not change.
+pub(super) enum Found<'a, O> {
+    Arrived(Provenance<'a>, RawOutcome<'a>),
+    Reused(usize, Result<O, TaskError>),
 }
 
 /// Counts a failed task for the progress display and emits its `tracing` event; out of line,
@@ -167,33 +190,61 @@ where
     type Item = (usize, Result<T::Output, TaskError>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.advance(|found| match found {
+            Found::Arrived(origin, raw) => decode_outcome(origin, raw),
+            Found::Reused(index, outcome) => (index, outcome),
+        })
+    }
+}
+
+impl<T, I> MapUnordered<'_, T, I>
+where
+    T: Task,
+    I: Iterator<Item: Input<T::Args>>,
+{
+    /// The stream's step: hands the next outcome to `take` and returns what it made of it,
+    /// or `None` when the job is over. `next` decodes it into an item; `map` stores a value
+    /// where it belongs without moving a `Result` around per item.
+    pub(super) fn advance<R>(
+        &mut self,
+        mut take: impl FnMut(Found<'_, T::Output>) -> R,
+    ) -> Option<R> {
         if self.done {
             return None;
         }
-        let mut master = self.pool.master();
         // Results already here are handed out without asking MPI each time; every
         // POLL_EVERY items (or when none is here) the master takes in new frames and refills
         // the workers.
-        if let Some(item) = self.reused_outcome() {
-            return Some(item);
+        if let Some((index, outcome)) = self.reused_outcome() {
+            return Some(take(Found::Reused(index, outcome)));
         }
         if self.unpolled < POLL_EVERY {
-            if let Some(item) = master.next_outcome(self.job, decode_outcome::<T::Output>) {
+            // Reading an outcome that is already here neither waits nor sends: it needs
+            // neither the signal bookkeeping nor the frees of `Pool::master`, which the next
+            // poll does.
+            let item = self
+                .pool
+                .master_for_reading()
+                .next_outcome(self.job, |origin, raw| take(Found::Arrived(origin, raw)));
+            if let Some(item) = item {
                 // Counted for the progress display at the next poll.
                 self.unpolled += 1;
                 return Some(item);
             }
         }
+        let mut master = self.pool.master();
         self.progress.done(self.unpolled);
         self.unpolled = 0;
         self.progress.tick();
         master.receive_available();
         loop {
             master.dispatch(Some((self.job, &mut self.source)), self.plan);
-            if let Some(item) = self.reused_outcome() {
-                return Some(item);
+            if let Some((index, outcome)) = self.reused_outcome() {
+                return Some(take(Found::Reused(index, outcome)));
             }
-            if let Some(item) = master.next_outcome(self.job, decode_outcome::<T::Output>) {
+            if let Some(item) =
+                master.next_outcome(self.job, |origin, raw| take(Found::Arrived(origin, raw)))
+            {
                 self.progress.done(1);
                 return Some(item);
             }
@@ -213,7 +264,9 @@ where
             master.cut_ahead(self.job, &mut self.source, self.plan);
             // Cutting that chunk may have found an input that does not encode: hand it out
             // now rather than after the next result.
-            if let Some(item) = master.next_outcome(self.job, decode_outcome::<T::Output>) {
+            if let Some(item) =
+                master.next_outcome(self.job, |origin, raw| take(Found::Arrived(origin, raw)))
+            {
                 return Some(item);
             }
             master.receive_one();

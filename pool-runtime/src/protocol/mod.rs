@@ -159,6 +159,21 @@ impl<'a> Reader<'a> {
         self.take(len, what)
     }
 
+    /// [`Reader::bytes`] for the common case, a short length, without building an error:
+    /// `None` when the length is the `u64` escape or the bytes run short (then `bytes`
+    /// itself says what is wrong).
+    #[inline]
+    fn short_bytes(&mut self) -> Option<&'a [u8]> {
+        let rest = self.bytes.get(self.pos..)?;
+        let len = u32::from_le_bytes(*rest.first_chunk::<4>()?);
+        if len == LONG {
+            return None;
+        }
+        let out = rest.get(4..4 + len as usize)?;
+        self.pos += 4 + len as usize;
+        Some(out)
+    }
+
     fn str(&mut self, what: &str) -> Result<&'a str, ProtocolError> {
         let bytes = self.bytes(what)?;
         std::str::from_utf8(bytes)
@@ -278,7 +293,9 @@ impl<'a> TaskFrame<'a> {
         };
         let items = &bytes[r.pos..];
         for _ in 0..header.count {
-            r.bytes("item")?;
+            if r.short_bytes().is_none() {
+                r.bytes("item")?;
+            }
         }
         r.finish()?;
         Ok(TaskFrame { header, items })
@@ -287,7 +304,10 @@ impl<'a> TaskFrame<'a> {
     /// The items' bytes, in order. Only valid after `decode` checked them.
     pub(crate) fn items(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let mut r = Reader::new(self.items, "TASK");
-        (0..self.header.count).map(move |_| r.bytes("item").unwrap_or_default())
+        (0..self.header.count).map(move |_| match r.short_bytes() {
+            Some(item) => item,
+            None => r.bytes("item").unwrap_or_default(),
+        })
     }
 }
 
@@ -455,8 +475,12 @@ impl Outcomes {
         }
         let mut r = Reader::new(frame, "RESULT");
         r.pos = self.pos;
-        let status = Status::from_raw(r.u8("status").ok()?)?;
-        let bytes = r.bytes("outcome").ok()?;
+        let status = Status::from_raw(*frame.get(r.pos)?)?;
+        r.pos += 1;
+        let bytes = match r.short_bytes() {
+            Some(bytes) => bytes,
+            None => r.bytes("outcome").ok()?,
+        };
         self.pos = r.pos;
         self.left -= 1;
         Some((status, bytes))
