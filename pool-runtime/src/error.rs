@@ -57,7 +57,8 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// [`Pool::share`](crate::Pool::share) could not send the value: it does not encode.
+    /// [`Pool::share`](crate::Pool::share) could not send the value: it does not encode, or
+    /// a worker is stuck in an item past its [timeout](crate::Options::timeout).
     #[error("cannot share the value: {message}")]
     Share {
         /// Why.
@@ -103,6 +104,10 @@ pub enum TaskErrorKind {
     /// `init` returned `Err` or panicked (the message is its error). Every item of that task
     /// on that worker fails so; `init` is not run again there.
     StateInit,
+    /// The item ran longer than its [`Options::timeout`](crate::Options::timeout) (the
+    /// message names the limit and the worker, which gets no more tasks), or was not run
+    /// because every worker was stuck so.
+    TimedOut,
 }
 
 /// One task that produced no value: which item, where it ran, and why.
@@ -161,6 +166,7 @@ impl fmt::Display for TaskError {
             TaskErrorKind::BadOutput => "gave an unusable result",
             TaskErrorKind::Rejected => "was rejected",
             TaskErrorKind::StateInit => "could not build its worker state",
+            TaskErrorKind::TimedOut => "timed out",
         };
         write!(
             f,

@@ -44,6 +44,14 @@ impl Liveness {
         self.pids.push((worker, pid));
     }
 
+    /// The process id of worker `worker`, when it runs on the master's host.
+    pub(super) fn pid_of(&self, worker: usize) -> Option<u32> {
+        self.pids
+            .iter()
+            .find(|(w, _)| *w == worker)
+            .map(|(_, p)| *p)
+    }
+
     /// A watched process that died, if this look (at most every [`LIVENESS_EVERY`], a few
     /// processes per look: the cost stays flat however many workers share the host) finds one.
     fn look(&mut self) -> Option<Death> {
@@ -77,21 +85,29 @@ struct Death {
 
 impl Master {
     /// Waits for the next frame. A signal that interrupted the master, or a worker on this
-    /// host that died, ends the job instead.
-    pub(super) fn recv(&mut self) -> Incoming {
+    /// host that died, ends the job instead. `None`: an item's time ran out meanwhile (see
+    /// `timeout`), and was dealt with.
+    pub(super) fn recv(&mut self) -> Option<Incoming> {
         let liveness = &mut self.liveness;
+        let timeouts = &self.timeouts;
         let mut dead = None;
+        let mut due = false;
         let mut stop = || {
             if signals::pending().is_some() {
                 return true;
             }
+            due = timeouts.due();
             dead = liveness.look();
-            dead.is_some()
+            due || dead.is_some()
         };
         match self.link.recv(&mut stop) {
-            Some(incoming) => incoming,
+            Some(incoming) => Some(incoming),
             None => match dead {
                 Some(death) => self.worker_died(death),
+                None if due && signals::pending().is_none() => {
+                    self.check_timeouts();
+                    None
+                }
                 None => self.interrupted(),
             },
         }

@@ -258,7 +258,7 @@ impl Master {
         } = cut;
         if let Some(job) = self.jobs.get_mut(chunk.job) {
             job.in_flight += u64::from(chunk.count);
-            if job.retries > 0 {
+            if job.retries > 0 || job.timeout.is_some() {
                 job.kept.insert(chunk.seq, frame.clone());
             }
         }
@@ -269,5 +269,9 @@ impl Master {
         self.in_flight += 1;
         self.meter.sent(w, frame.len());
         self.link.send(w, Tag::Task, frame);
+        if self.workers[w].in_flight.len() == 1 {
+            // An idle worker starts it now.
+            self.front_started(w);
+        }
     }
 }

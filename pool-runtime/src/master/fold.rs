@@ -60,8 +60,9 @@ impl Master {
     pub(crate) fn finish_fold(&mut self, id: u32) -> Vec<Vec<u8>> {
         self.end_fold(id);
         while self.folds.get(&id).is_some_and(|f| f.waiting > 0) {
-            let incoming = self.recv();
-            self.handle(incoming.worker, incoming.tag, incoming.bytes);
+            if let Some(incoming) = self.recv() {
+                self.handle(incoming.worker, incoming.tag, incoming.bytes);
+            }
         }
         self.close_job(id);
         self.folds
@@ -76,8 +77,11 @@ impl Master {
         for w in 0..self.workers.len() {
             self.link.send(w, Tag::FoldEnd, frame.clone());
         }
+        // A worker stuck past a timeout (see `timeout`) will not answer; what it sends is
+        // dropped.
+        let answering = self.workers.iter().filter(|s| !s.stuck).count();
         if let Some(fold) = self.folds.get_mut(&id) {
-            fold.waiting = self.workers.len();
+            fold.waiting = answering;
         }
     }
 

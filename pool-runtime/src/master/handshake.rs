@@ -19,7 +19,9 @@ impl Master {
         let mut greeted = vec![false; self.workers.len()];
         let mut left = self.workers.len();
         while left > 0 {
-            let incoming = self.recv();
+            let Some(incoming) = self.recv() else {
+                continue;
+            };
             let w = incoming.worker;
             let rank = self.link.rank_of(w);
             let result = if Tag::from_raw(incoming.tag) != Some(Tag::Hello) || greeted[w] {
@@ -106,19 +108,23 @@ impl Master {
     }
 
     /// Stops every worker with exit status `code` and waits until each has said BYE, dropping
-    /// whatever results still arrive.
+    /// whatever results still arrive. A worker stuck in an item past its timeout is not
+    /// waited for: the transport ends it ([`MasterLink::abandon`](crate::transport::MasterLink::abandon)), which under MPI ends the whole job
+    /// with `code` here.
     pub(crate) fn shutdown(&mut self, code: i32) {
         tracing::info!(code, "pool: stopping the workers");
         let stop = protocol::encode_stop(code);
         for w in 0..self.workers.len() {
             self.link.send(w, Tag::Stop, stop.clone());
         }
-        let mut left = self.workers.len();
-        while left > 0 {
-            let incoming = self.recv();
+        let mut said_bye = vec![false; self.workers.len()];
+        while (0..self.workers.len()).any(|w| !said_bye[w] && !self.workers[w].stuck) {
+            let Some(incoming) = self.recv() else {
+                continue;
+            };
             match Tag::from_raw(incoming.tag) {
                 Some(Tag::Bye) => {
-                    left -= 1;
+                    said_bye[incoming.worker] = true;
                     let rank = self.link.rank_of(incoming.worker);
                     tracing::debug!(rank, "pool: worker stopped");
                 }
@@ -129,6 +135,10 @@ impl Master {
                     incoming.tag
                 ),
             }
+        }
+        let stuck: Vec<usize> = (0..self.workers.len()).filter(|&w| !said_bye[w]).collect();
+        if !stuck.is_empty() {
+            self.abandon(&stuck, code);
         }
         self.link.close();
         self.forget_shared();

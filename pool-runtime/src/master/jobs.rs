@@ -93,7 +93,10 @@ pub(crate) struct Job {
     pub(crate) digests: HashMap<u64, Vec<u64>>,
     /// Runs of a failed item after the first.
     pub(crate) retries: u32,
-    /// With retries: the frames of the chunks in flight, by chunk, to send an item again.
+    /// Each item's limit ([`Options::timeout`](crate::Options::timeout)), if any.
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// With retries or a timeout: the frames of the chunks in flight, by chunk, to send an
+    /// item again.
     pub(crate) kept: HashMap<u64, Vec<u8>>,
     /// With retries: the messages of each item's failed attempts so far.
     pub(crate) earlier: HashMap<u64, Vec<(usize, String)>>,
@@ -116,6 +119,7 @@ impl Job {
             journal_error: None,
             digests: HashMap::new(),
             retries: 0,
+            timeout: None,
             kept: HashMap::new(),
             earlier: HashMap::new(),
         }

@@ -8,7 +8,8 @@
 //! - [`dispatch`]: cutting chunks from a job's inputs and sending them;
 //! - [`receive`]: taking in RESULT frames and routing them to their job;
 //! - [`handshake`]: start-up (HELLO) and shutdown (STOP, BYE);
-//! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job.
+//! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job;
+//! - [`timeout`]: items that run past their job's timeout, and the workers stuck in them.
 //!
 //! The master runs unchanged over MPI, over threads of one process, and over the simulated
 //! transport (`transport::sim`) that shows how it scales to 100,000 workers.
@@ -25,6 +26,7 @@ pub(crate) mod schedule;
 mod share;
 #[cfg(test)]
 mod tests;
+mod timeout;
 
 use std::collections::VecDeque;
 
@@ -51,8 +53,10 @@ struct WorkerSlot {
     /// Items that failed on this worker and then succeeded on another, since its last
     /// success.
     failing: u32,
-    /// It gets no more tasks ([`schedule::QUARANTINE_AFTER`]).
+    /// It gets no more tasks ([`schedule::QUARANTINE_AFTER`], or stuck).
     quarantined: bool,
+    /// It is running an item past its timeout: what it sends is dropped (see `timeout`).
+    stuck: bool,
 }
 
 impl WorkerSlot {
@@ -93,8 +97,12 @@ pub(crate) struct Master {
     speeds: Speeds,
     /// Chunks in flight, all workers together.
     in_flight: usize,
-    /// Workers in quarantine.
+    /// Workers in quarantine (stuck ones included).
     quarantined: usize,
+    /// Deadlines of items of jobs with a timeout, and the workers stuck past one.
+    timeouts: timeout::Timeouts,
+    /// Set once a job had a timeout: only then are the items' start times tracked.
+    timed: bool,
     liveness: abort::Liveness,
     /// Per-worker counts for [`Master::stats`].
     meter: Meter,
@@ -116,6 +124,7 @@ impl Master {
                 in_flight: VecDeque::new(),
                 failing: 0,
                 quarantined: false,
+                stuck: false,
             })
             .collect();
         crate::signals::set_note(abort::NO_JOURNAL_NOTE.to_owned());
@@ -132,6 +141,8 @@ impl Master {
             speeds: Speeds::new(n),
             in_flight: 0,
             quarantined: 0,
+            timeouts: timeout::Timeouts::default(),
+            timed: false,
             liveness: abort::Liveness::default(),
             folds: fold::FoldStates::default(),
             frees: std::sync::Arc::default(),

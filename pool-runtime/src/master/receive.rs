@@ -12,6 +12,7 @@ impl Master {
         while let Some(incoming) = self.link.try_recv() {
             self.handle(incoming.worker, incoming.tag, incoming.bytes);
         }
+        self.check_timeouts();
     }
 
     /// Waits for one frame and handles it.
@@ -19,23 +20,36 @@ impl Master {
     /// # Panics
     ///
     /// If nothing is in flight: waiting then would hang forever, a bug in the caller.
+    /// With every worker stuck past a timeout, the chunks that wait fail instead (see
+    /// `timeout`); returns without a frame, too, when an item's time ran out meanwhile.
     pub(crate) fn receive_one(&mut self) {
+        if self.in_flight == 0 && self.timed && self.usable_workers() == 0 {
+            self.fail_unrunnable();
+            return;
+        }
         assert!(
             self.in_flight > 0,
             "pool internal error: waiting for results with no task in flight"
         );
-        let incoming = self.recv();
-        self.handle(incoming.worker, incoming.tag, incoming.bytes);
+        if let Some(incoming) = self.recv() {
+            self.handle(incoming.worker, incoming.tag, incoming.bytes);
+        }
+        self.check_timeouts();
     }
 
     /// [`Master::receive_one`] without its check that something is in flight.
     #[cfg(test)]
     pub(super) fn receive_one_unchecked_for_tests(&mut self) {
-        let incoming = self.recv();
-        self.handle(incoming.worker, incoming.tag, incoming.bytes);
+        if let Some(incoming) = self.recv() {
+            self.handle(incoming.worker, incoming.tag, incoming.bytes);
+        }
     }
 
     pub(super) fn handle(&mut self, w: usize, tag: i32, bytes: Vec<u8>) {
+        if self.is_stuck(w) {
+            // What it held was handed out again or failed when its time ran out.
+            return;
+        }
         let rank = self.link.rank_of(w);
         match Tag::from_raw(tag) {
             Some(Tag::Folded) => return self.handle_folded(w, bytes),
@@ -58,6 +72,8 @@ impl Master {
             return;
         };
         self.in_flight -= 1;
+        // Its next chunk, if it holds one, starts now.
+        self.front_started(w);
         // The worker has room again: send it the chunk cut ahead for it before anything else.
         match self.take_cut_ahead(w) {
             Some(next) if !self.workers[w].quarantined => self.send_chunk(w, next),
@@ -197,11 +213,15 @@ impl Master {
         let Some(job) = self.jobs.get_mut(chunk.job) else {
             return retried;
         };
+        let kept = if job.kept.is_empty() {
+            None
+        } else {
+            job.kept.remove(&chunk.seq)
+        };
         if job.retries == 0 {
             // Nothing runs again: outcomes are counted as they are read (`next_outcome`).
             return retried;
         }
-        let kept = job.kept.remove(&chunk.seq);
         let kept_items = kept.as_deref().and_then(|k| TaskFrame::decode(k).ok());
         let mut items = kept_items.as_ref().map(TaskFrame::items);
         let mut again = Vec::new();
@@ -388,12 +408,18 @@ impl Master {
                     Some(w) => (self.workers[*w].rank, self.workers[*w].host.as_str()),
                     None => (0, "the master"),
                 };
+                let earlier = if job.earlier.is_empty() {
+                    Vec::new()
+                } else {
+                    let attempts = job.earlier.remove(next_index).unwrap_or_default();
+                    attempts.into_iter().map(|(_, m)| m).collect()
+                };
                 let origin = Provenance {
                     index: *next_index,
                     task: job.task,
                     rank,
                     host,
-                    earlier: Vec::new(),
+                    earlier,
                 };
                 *next_index += 1;
                 *left -= 1;

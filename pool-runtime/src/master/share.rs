@@ -33,6 +33,15 @@ impl Master {
             self.shared_here.push(id);
             return Ok(());
         }
+        if let Some(&w) = self.timeouts.stuck.first() {
+            // MPI_Bcast needs every worker, and this one is not listening.
+            return Err(format!(
+                "rank {} is stuck in an item that ran past its timeout, and a broadcast \
+                 needs every worker; share values before calls with Options::timeout, or \
+                 pass this one with each task",
+                self.workers[w].rank
+            ));
+        }
         let mut bytes = bytes()?;
         while self.in_flight > 0 {
             self.receive_one();

@@ -34,6 +34,9 @@ impl MasterLink for Scripted {
     fn abort(&mut self, code: i32) -> ! {
         panic!("abort({code})")
     }
+    fn abandon(&mut self, _: &[usize], code: i32, _: &mut dyn FnMut(&str)) {
+        panic!("abandon({code})")
+    }
 }
 
 fn frame(tag: Tag, bytes: Vec<u8>) -> Incoming {

@@ -109,6 +109,8 @@ impl Pool {
         let plan = options.plan();
         let mut master = self.master();
         let job = master.open_job(T::NAME, T::ID);
+        master.set_retries(job, options.retries);
+        master.set_timeout(job, options.timeout);
         let slots = (master.workers() * plan.depth()) as u64;
         drop(master);
         MapIter {

@@ -338,6 +338,7 @@ impl Pool {
         let mut master = self.master();
         let job = master.open_job(T::NAME, T::ID);
         master.set_retries(job, options.retries);
+        master.set_timeout(job, options.timeout);
         let report = options.stats.then(|| master.stats());
         drop(master);
         let mut source = InputIter::new(inputs);

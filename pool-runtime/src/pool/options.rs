@@ -39,6 +39,7 @@ pub struct Options {
     /// Inverted: `Options::rerun_failed(false)` sets it.
     pub(crate) keep_failures: bool,
     pub(crate) retries: u32,
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 impl Options {
@@ -133,6 +134,31 @@ impl Options {
         self
     }
 
+    /// Each item may run at most `limit` (per attempt): one that runs longer fails with
+    /// [`TaskErrorKind::TimedOut`](crate::TaskErrorKind::TimedOut), naming the limit and the
+    /// worker, or runs again on another worker with [`retries`](Options::retries) left.
+    ///
+    /// The worker it ran on is **stuck**: the master stops waiting for it, gives it no more
+    /// tasks, hands what it still held to the other workers, and drops whatever it sends
+    /// later; the call goes on with the others. With no worker left, the items not run yet
+    /// fail at once ("not run") instead of waiting. A stuck worker does not keep the program
+    /// from ending: under MPI the job ends with `MPI_Abort` and `main`'s exit status once
+    /// `main` returned and the other workers stopped; in one process its thread is left
+    /// behind (and ends with the process). A value cannot be
+    /// [shared](crate::Pool::share) while a worker is stuck.
+    ///
+    /// With a timeout, each item goes to a worker alone (as with
+    /// [`chunksize(1)`](Options::chunksize), which it overrides), so the master knows when
+    /// it started: when it was sent to an idle worker, or when the worker's previous result
+    /// arrived. An item's time therefore includes the transfer of its input, and a timeout
+    /// comes late rather than early. Meant for tasks of milliseconds or more; supported by
+    /// `map`, `map_unordered`, `map_outcomes`, `try_map` and `map_iter` (the `_with` forms).
+    #[must_use]
+    pub fn timeout(mut self, limit: std::time::Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
     /// With a [`journal`](Options::journal) that holds failed outcomes: run those inputs again
     /// (`true`, the default), or hand out their recorded errors without running them
     /// (`false`: a sweep with a point that always fails then finishes on resume, and reports
@@ -201,7 +227,11 @@ impl Options {
     pub(crate) fn plan(&self) -> ChunkPlan {
         let default = ChunkPlan::default();
         ChunkPlan {
-            chunksize: self.chunksize,
+            chunksize: if self.timeout.is_some() {
+                Some(1)
+            } else {
+                self.chunksize
+            },
             prefetch: self.prefetch.unwrap_or(default.prefetch),
             speculative: self.speculative,
         }

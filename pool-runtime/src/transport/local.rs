@@ -17,7 +17,8 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(20);
 pub(crate) struct LocalMaster {
     to_workers: Vec<Sender<(i32, Vec<u8>)>>,
     from_workers: Receiver<Incoming>,
-    threads: Vec<JoinHandle<()>>,
+    /// By worker; `None` once given up ([`MasterLink::abandon`]).
+    threads: Vec<Option<JoinHandle<()>>>,
 }
 
 struct LocalWorker {
@@ -55,7 +56,7 @@ impl LocalMaster {
                     }
                 })
                 .expect("cannot start a pool worker thread");
-            handles.push(handle);
+            handles.push(Some(handle));
         }
         signals::mask_interrupts(false);
         LocalMaster {
@@ -104,13 +105,24 @@ impl MasterLink for LocalMaster {
     }
 
     fn close(&mut self) {
-        for thread in self.threads.drain(..) {
+        for thread in self.threads.drain(..).flatten() {
             let _ = thread.join();
         }
     }
 
     fn abort(&mut self, code: i32) -> ! {
         std::process::exit(code)
+    }
+
+    fn abandon(&mut self, stuck: &[usize], _code: i32, say: &mut dyn FnMut(&str)) {
+        say(
+            "their threads are left running, not joined; they end with the process (a \
+             program ends when main returns)",
+        );
+        for &w in stuck {
+            // Dropping a JoinHandle detaches its thread.
+            self.threads[w].take();
+        }
     }
 
     fn in_process(&self) -> bool {

@@ -44,6 +44,12 @@ pub(crate) trait MasterLink {
     fn close(&mut self);
     /// Ends the whole job at once with exit status `code` (`MPI_Abort` under MPI).
     fn abort(&mut self, code: i32) -> !;
+    /// At shutdown, gives up the workers `stuck`, which run an item past its timeout and
+    /// will not stop; `say` is first told how they end. The other workers have stopped.
+    /// Under MPI the job ends now, with `MPI_Abort` and exit status `code` (the launcher
+    /// returns only once every process has ended, and `MPI_Finalize` waits for the stuck
+    /// ones); between threads, their threads are left behind.
+    fn abandon(&mut self, stuck: &[usize], code: i32, say: &mut dyn FnMut(&str));
     /// True when the workers are threads of this process (they see the master's memory).
     fn in_process(&self) -> bool {
         false

@@ -293,6 +293,10 @@ impl MasterLink for SimLink {
         panic!("pool: the simulated job was ended with status {code} (see the report above)")
     }
 
+    fn abandon(&mut self, _stuck: &[usize], _code: i32, say: &mut dyn FnMut(&str)) {
+        say("simulated workers are left as they are");
+    }
+
     fn in_process(&self) -> bool {
         true
     }

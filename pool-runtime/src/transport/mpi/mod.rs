@@ -161,12 +161,69 @@ impl MasterLink for MpiMaster {
     }
 
     fn abort(&mut self, code: i32) -> ! {
+        if SimpleCommunicator::world().size() < self.end.comm.size() {
+            // Spawn mode: Open MPI's daemon for this singleton sometimes outlives an abort.
+            reap_daemon_later();
+        }
         self.end.comm.abort(code)
+    }
+
+    fn abandon(&mut self, _stuck: &[usize], code: i32, say: &mut dyn FnMut(&str)) {
+        say(&format!(
+            "ending the job now with MPI_Abort and main's exit status {code} (MPI_Finalize \
+             would wait for them)"
+        ));
+        // MPICH ends only the caller when aborting on a communicator other than
+        // MPI_COMM_WORLD, and its launcher then waits for the stuck ranks; Open MPI ends every
+        // process of this one (in spawn mode, MPI_COMM_WORLD does not hold the workers), and
+        // aborting on MPI_COMM_WORLD there sometimes garbles mpirun's report (all measured).
+        let mpich = mpi::environment::library_version().is_ok_and(|v| v.contains("MPICH"));
+        if mpich {
+            SimpleCommunicator::world().abort(code)
+        }
+        self.abort(code)
     }
 
     fn broadcast(&mut self, bytes: &mut [u8]) {
         broadcast(&self.end.comm, bytes);
     }
+}
+
+/// Open MPI starts a daemon (`orted`, in a session of its own) for a singleton that spawns
+/// workers; after an `MPI_Abort` it stays, idle, ignoring SIGTERM and holding the program's
+/// output pipes, for good (measured: it fails to print its abort banner, "ORTE_ERROR_LOG: Out
+/// of resource in show_help.c"). Before aborting in spawn mode, this leaves a small detached
+/// process that kills what is left of this process's daemons' process groups 2 seconds later
+/// (the daemon has ended the workers by then).
+fn reap_daemon_later() {
+    let me = std::process::id().to_string();
+    let daemons: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid …`
+            let (comm, rest) = stat.split_once(") ")?;
+            let ppid = rest.split_whitespace().nth(1)?;
+            (comm.ends_with("(orted") && ppid == me).then_some(pid)
+        })
+        .collect();
+    if daemons.is_empty() {
+        return;
+    }
+    let script: String = daemons
+        .iter()
+        .map(|pid| format!("grep -qs orted /proc/{pid}/cmdline && kill -9 -- -{pid}; "))
+        .collect();
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 2; {script}true"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
 }
 
 /// `MPI_Bcast` from rank 0 of `comm`, in pieces that fit MPI's `int` counts.
