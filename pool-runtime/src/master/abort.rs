@@ -44,14 +44,6 @@ impl Liveness {
         self.pids.push((worker, pid));
     }
 
-    /// The process id of worker `worker`, when it runs on the master's host.
-    pub(super) fn pid_of(&self, worker: usize) -> Option<u32> {
-        self.pids
-            .iter()
-            .find(|(w, _)| *w == worker)
-            .map(|(_, p)| *p)
-    }
-
     /// A watched process that died, if this look (at most every [`LIVENESS_EVERY`], a few
     /// processes per look: the cost stays flat however many workers share the host) finds one.
     fn look(&mut self) -> Option<Death> {
