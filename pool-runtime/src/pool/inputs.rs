@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::resume::{Resume, Verdict};
 use crate::codec;
+use crate::frame::Part;
 use crate::master::{Encoded, JobInputs};
 use crate::protocol;
 
@@ -51,6 +52,11 @@ mod sealed {
 pub trait Input<A>: sealed::Sealed<A> {
     /// The arguments.
     fn args(&self) -> &A;
+
+    /// True for a reference: the arguments live in the caller's memory for the whole call
+    /// that takes them, so a `map` may send them from there (see `crate::frame`).
+    #[doc(hidden)]
+    const LENT: bool = false;
 }
 
 impl<A> Input<A> for A {
@@ -63,6 +69,8 @@ impl<A> Input<A> for &A {
     fn args(&self) -> &A {
         self
     }
+
+    const LENT: bool = true;
 }
 
 /// Inputs of one job, encoded on demand; `A` is the task's arguments.
@@ -74,6 +82,8 @@ pub(super) struct InputIter<I, A> {
     /// An input checked against the journal that runs again: its index and encoded bytes
     /// (or why it does not encode), the first item of the next chunk.
     pending: Option<(u64, Result<Vec<u8>, String>)>,
+    /// Large borrowed inputs are sent from the caller's memory ([`InputIter::lend`]).
+    lend: bool,
     args: PhantomData<fn(&A)>,
 }
 
@@ -84,8 +94,22 @@ impl<I, A> InputIter<I, A> {
             next: 0,
             resume: None,
             pending: None,
+            lend: false,
             args: PhantomData,
         }
+    }
+
+    /// Sends large borrowed inputs (plain vectors, `String`s, `Bulk`s of at least
+    /// [`crate::gather::MIN_BYTES`]) from the caller's memory instead of copying them into
+    /// the frame.
+    ///
+    /// # Safety
+    ///
+    /// Every send from that memory must complete before the borrow of the inputs ends: the
+    /// caller drives the job to its end, or drains it, and then calls
+    /// `Master::settle_lent` (as `map` does) before it returns or unwinds.
+    pub(super) unsafe fn lend(&mut self) {
+        self.lend = true;
     }
 
     /// Sends no further inputs.
@@ -141,8 +165,19 @@ where
         }
     }
 
-    fn encode_into(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Encoded {
+    fn encode_into(
+        &mut self,
+        frame: &mut Vec<u8>,
+        mut parts: Option<&mut Vec<Part>>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Encoded {
         let mut encoded = Encoded::default();
+        if !(self.lend && <I::Item as Input<A>>::LENT) {
+            parts = None;
+        }
+        // Bytes in parts so far: the frame's size counts them.
+        let mut lent = 0;
         match self.pending.take() {
             Some((_, Ok(bytes))) => {
                 protocol::push_item::<()>(frame, |b| {
@@ -158,7 +193,7 @@ where
             }
             None => {}
         }
-        while (encoded.count as usize) < max && frame.len() < max_bytes {
+        while (encoded.count as usize) < max && frame.len() + lent < max_bytes {
             // A chunk holds consecutive inputs: it ends before one the journal holds.
             if self.resume.as_ref().is_some_and(|r| r.has(self.next)) {
                 break;
@@ -169,6 +204,19 @@ where
             };
             let index = self.next;
             self.next += 1;
+            if let Some(parts) = parts.as_deref_mut() {
+                if let Some(split) = codec::split(item.args(), crate::gather::MIN_BYTES) {
+                    let head = &split.head[..split.head_len];
+                    let at = protocol::push_parted_item(frame, head, split.bytes.len());
+                    // SAFETY: the item is a reference (`LENT`) to memory the caller keeps for
+                    // the whole call, which completes every send from it first (the contract
+                    // of `lend`).
+                    parts.push(unsafe { Part::lend(at, split.bytes, split.elem) });
+                    lent += split.bytes.len();
+                    encoded.count += 1;
+                    continue;
+                }
+            }
             if let Err(e) = protocol::push_item(frame, |b| codec::encode_value(item.args(), b)) {
                 encoded.failed = Some((index, format!("cannot encode the arguments: {e}")));
                 break;

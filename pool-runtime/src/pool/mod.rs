@@ -190,22 +190,30 @@ impl Pool {
     {
         let _ = task;
         let inputs = inputs.into_iter();
+        // The stream is this call's own and is read to its end or dropped here, never
+        // leaked, and its inputs are borrowed for the whole call: large borrowed inputs
+        // may be sent from the caller's memory (`MapUnordered::lend`).
+        fn lend<T: Task, J>(mut stream: MapUnordered<'_, T, J>) -> MapUnordered<'_, T, J> {
+            // SAFETY: as said above.
+            unsafe { stream.lend() };
+            stream
+        }
         match options.journal.clone() {
             None => {
                 let stream = self.unordered(inputs, &options, None);
-                collect_in_order::<T, _>(stream, false)
+                collect_in_order::<T, _>(lend(stream), false)
             }
             Some(path) => match inputs.size_hint() {
                 (low, Some(high)) if low == high => {
                     let stream = self.journaled::<T, _>(inputs, low, &options, &path)?;
-                    collect_in_order::<T, _>(stream, true)
+                    collect_in_order::<T, _>(lend(stream), true)
                 }
                 _ => {
                     let inputs: Vec<I::Item> = inputs.collect();
                     let count = inputs.len();
                     let stream =
                         self.journaled::<T, _>(inputs.into_iter(), count, &options, &path)?;
-                    collect_in_order::<T, _>(stream, true)
+                    collect_in_order::<T, _>(lend(stream), true)
                 }
             },
         }
@@ -344,6 +352,7 @@ impl Pool {
             journal_error: None,
             progress: Progress::start(T::NAME, total, options.progress),
             report,
+            lent: false,
             task: PhantomData,
         }
     }
