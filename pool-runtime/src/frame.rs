@@ -8,7 +8,9 @@
 //! and receives parts as messages of their own:
 //!
 //! - sent from the memory of the value (a result a worker moves into its frame, see
-//!   [`crate::gather`]) or of the caller (an input a `map` borrows: [`Data::Lent`]);
+//!   [`crate::gather`], an owned input the master moves into its frame: [`Data::Kept`]) or
+//!   of the caller (an input a `map` borrows: [`Data::Lent`]; a stream or a handle, which
+//!   safe code may leak, copies a borrowed input into its frame instead);
 //! - received into memory of the part's element type ([`Buffer`]), which decoding takes as the
 //!   value's own (`codec::decode_parts`): no copy out of a frame.
 //!

@@ -10,15 +10,14 @@
 //! Only the thread of an MPI worker enables this ([`enable`]): in one process, frames go
 //! between threads by channel and hold every byte themselves. Everything here is per thread.
 //!
-//! Not yet done the same way: the master's sends (a borrowed input could go from the
-//! caller's memory) and the receives on both sides (a value could land in the memory it will
-//! own, not in a frame it is then copied out of). A worker builds a frame and sends it at once,
-//! so this per-thread list is enough for its results. The master's frames wait in queues
-//! (chunks cut ahead, backup copies), feed journals and may be dropped unsent, and a received
-//! frame is decoded only when its reader asks: those need a frame type that carries its
-//! out-of-band parts through the master (`master/`), and a borrowed input must outlive every
-//! send from it (sure for `map`, which returns after its last result; not for a
-//! `map_unordered` stream or a `submit` handle, which safe code may leak).
+//! The master does the same with its TASK frames, and both sides receive such values into
+//! memory they then own: a frame carries its out-of-band parts with it ([`crate::frame`]),
+//! through the master's queues (chunks cut ahead, kept frames for retries, journals). A
+//! worker builds a frame and sends it at once, so this per-thread list is enough for its
+//! results; the master's inputs add their parts to the frame directly
+//! (`pool::inputs`): an owned input moves into its frame, a borrowed one is sent from the
+//! caller's memory only by `map`, which outlives every send from it (a `map_unordered`
+//! stream or a `submit` handle, which safe code may leak, copies it instead).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};

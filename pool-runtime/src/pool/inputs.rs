@@ -2,6 +2,7 @@
 //! the task's arguments or a reference to them ([`Input`]).
 
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -21,7 +22,12 @@ mod sealed {
 /// themselves, or a reference to them.
 ///
 /// With references, the inputs are encoded straight from the caller's memory: nothing is
-/// cloned, and the caller keeps its data. Implemented for `A` and `&A`, for every task.
+/// cloned, and the caller keeps its data. Under MPI, [`Pool::map`](crate::Pool::map) sends a
+/// large borrowed vector of numbers, `String` or [`Bulk`](crate::Bulk) (a task's whole
+/// argument, 64 KiB or more) from the caller's memory without copying it at all; the other
+/// calls copy it once into their message (their streams and handles may outlive the
+/// borrow). An owned one is moved into its message by every call. Implemented for `A` and
+/// `&A`, for every task.
 ///
 /// # Examples
 ///
@@ -57,11 +63,22 @@ pub trait Input<A>: sealed::Sealed<A> {
     /// that takes them, so a `map` may send them from there (see `crate::frame`).
     #[doc(hidden)]
     const LENT: bool = false;
+
+    /// The arguments themselves, when they are owned (not a reference): they may move into
+    /// the frame that sends them.
+    #[doc(hidden)]
+    fn into_args(self) -> Option<A>
+    where
+        Self: Sized;
 }
 
 impl<A> Input<A> for A {
     fn args(&self) -> &A {
         self
+    }
+
+    fn into_args(self) -> Option<A> {
+        Some(self)
     }
 }
 
@@ -71,6 +88,10 @@ impl<A> Input<A> for &A {
     }
 
     const LENT: bool = true;
+
+    fn into_args(self) -> Option<A> {
+        None
+    }
 }
 
 /// Inputs of one job, encoded on demand; `A` is the task's arguments.
@@ -173,11 +194,14 @@ where
         max_bytes: usize,
     ) -> Encoded {
         let mut encoded = Encoded::default();
-        if !(self.lend && <I::Item as Input<A>>::LENT) {
+        // Owned inputs may move into the frame; borrowed ones are sent from the caller's
+        // memory only where that memory is lent.
+        let lent = <I::Item as Input<A>>::LENT;
+        if lent && !self.lend {
             parts = None;
         }
         // Bytes in parts so far: the frame's size counts them.
-        let mut lent = 0;
+        let mut in_parts = 0;
         match self.pending.take() {
             Some((_, Ok(bytes))) => {
                 protocol::push_item::<()>(frame, |b| {
@@ -193,7 +217,7 @@ where
             }
             None => {}
         }
-        while (encoded.count as usize) < max && frame.len() + lent < max_bytes {
+        while (encoded.count as usize) < max && frame.len() + in_parts < max_bytes {
             // A chunk holds consecutive inputs: it ends before one the journal holds.
             if self.resume.as_ref().is_some_and(|r| r.has(self.next)) {
                 break;
@@ -208,11 +232,20 @@ where
                 if let Some(split) = codec::split(item.args(), crate::gather::MIN_BYTES) {
                     let head = &split.head[..split.head_len];
                     let at = protocol::push_parted_item(frame, head, split.bytes.len());
-                    // SAFETY: the item is a reference (`LENT`) to memory the caller keeps for
-                    // the whole call, which completes every send from it first (the contract
-                    // of `lend`).
-                    parts.push(unsafe { Part::lend(at, split.bytes, split.elem) });
-                    lent += split.bytes.len();
+                    let (ptr, len, elem) = (split.bytes.as_ptr(), split.bytes.len(), split.elem);
+                    let part = match item.into_args() {
+                        // Moved into the frame: its bytes stay in its heap buffer, which does
+                        // not move with it.
+                        Some(args) => Part::kept(at, ptr, len, elem, Rc::new(args)),
+                        // SAFETY: the item is a reference (`LENT`) to memory the caller keeps
+                        // for the whole call, which completes every send from it first (the
+                        // contract of `lend`); `ptr` and `len` are its bytes.
+                        None => unsafe {
+                            Part::lend(at, std::slice::from_raw_parts(ptr, len), elem)
+                        },
+                    };
+                    parts.push(part);
+                    in_parts += len;
                     encoded.count += 1;
                     continue;
                 }

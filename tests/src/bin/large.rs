@@ -132,8 +132,9 @@ fn mixed_results(pool: &Pool) -> Result<(), Error> {
 }
 
 /// Large borrowed inputs through `map`, sent from the caller's memory (several to a chunk,
-/// every fifth one small, so copied into the frame); then through a journal, whose rerun
-/// reuses every outcome (their inputs' digests and their records are whole).
+/// every fifth one small, so copied into the frame), and owned ones through `map_unordered`,
+/// moved into their frames; then through a journal, whose rerun reuses every outcome (their
+/// inputs' digests and their records are whole).
 fn borrowed_inputs(pool: &Pool) -> Result<(), Error> {
     let options = Options::new().chunksize(4);
     let n = |i: usize| if i % 5 == 0 { 3 } else { 9_000 + 100 * i };
@@ -146,6 +147,13 @@ fn borrowed_inputs(pool: &Pool) -> Result<(), Error> {
         }
     };
     check(&pool.map_with(plus_one, &vectors, options.clone())?);
+    // Owned, through a stream: each input moves into its frame and is sent from there.
+    let mut owned: Vec<(usize, Vec<f64>)> = pool
+        .map_unordered(plus_one, vectors.clone())
+        .map(|(i, out)| (i, out.expect("plus_one succeeds")))
+        .collect();
+    owned.sort_by_key(|&(i, _)| i);
+    check(&owned.into_iter().map(|(_, v)| v).collect::<Vec<_>>());
     let texts: Vec<String> = (0..24).map(|i| "t".repeat(n(i) * 8)).collect();
     let lens = pool.map_with(text_len, &texts, options.clone())?;
     assert!(

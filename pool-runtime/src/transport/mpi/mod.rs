@@ -17,7 +17,8 @@
 //!
 //! A large plain value (a `Vec` of numbers, a `String`, a `Bulk`) is an out-of-band part of
 //! its frame ([`crate::frame`]): a worker's result moved into its RESULT frame
-//! ([`crate::gather`]), a borrowed input of the master's `map`. The frame's bytes before the
+//! ([`crate::gather`]), an owned input the master moves into its TASK frame, a borrowed input
+//! of the master's `map` (sent from the caller's memory). The frame's bytes before the
 //! part, the part's own memory, and the bytes after go as consecutive messages of that one
 //! frame (`endpoint::isend_parts`); the announcement says where each part belongs and the
 //! size of its elements, and the receiver takes each part into memory of its own of that
