@@ -12,7 +12,7 @@
 //! fields of a struct.
 
 use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -297,6 +297,9 @@ pub(crate) fn decode_parts<T: DeserializeOwned + 'static>(
 }
 
 thread_local! {
+    /// True while [`INPUT_PART`] may hold a part: a check that costs next to nothing for the
+    /// items that have none (no destructor, so no lazy registration on access).
+    static HAS_INPUT_PART: Cell<bool> = const { Cell::new(false) };
     /// The out-of-band part of the item a worker runs now (see [`with_input_part`]).
     static INPUT_PART: RefCell<Option<Buffer>> = const { RefCell::new(None) };
 }
@@ -307,17 +310,58 @@ pub(crate) fn with_input_part<R>(part: Option<Buffer>, f: impl FnOnce() -> R) ->
     if part.is_none() {
         return f();
     }
+    /// Forgets the part when `f` returns or unwinds: the next item must not see it.
+    struct Forget;
+    impl Drop for Forget {
+        fn drop(&mut self) {
+            HAS_INPUT_PART.with(|h| h.set(false));
+            INPUT_PART.with(|p| p.borrow_mut().take());
+        }
+    }
     INPUT_PART.with(|p| *p.borrow_mut() = part);
-    let result = f();
-    INPUT_PART.with(|p| p.borrow_mut().take());
-    result
+    HAS_INPUT_PART.with(|h| h.set(true));
+    let _forget = Forget;
+    f()
 }
 
 /// Decodes a task's input: `input`, and the out-of-band part that [`with_input_part`] gave
 /// it (taken: only the first decode on this thread sees it).
+#[inline]
 pub(crate) fn decode_input<T: DeserializeOwned + 'static>(input: &[u8]) -> Result<T, String> {
+    if !HAS_INPUT_PART.with(Cell::get) {
+        return decode(input);
+    }
+    HAS_INPUT_PART.with(|h| h.set(false));
     let part = INPUT_PART.with(|p| p.borrow_mut().take());
     decode_parts(input, part)
+}
+
+/// True if a value of type `T` may be split ([`split`]): its type is a plain vector, a
+/// `String` or a `Bulk`. Known at compile time, so a caller can skip the rest.
+#[inline]
+pub(crate) fn splittable<T: 'static>() -> bool {
+    macro_rules! any_of {
+        ($($t:ty),*) => { false $(|| TypeId::of::<T>() == TypeId::of::<$t>())* };
+    }
+    use crate::bulk::Bulk;
+    cfg!(target_endian = "little")
+        && any_of!(
+            String,
+            Vec<u8>,
+            Vec<i8>,
+            Vec<f32>,
+            Vec<f64>,
+            Bulk<f64>,
+            Bulk<f32>,
+            Bulk<u8>,
+            Bulk<i8>,
+            Bulk<u16>,
+            Bulk<i16>,
+            Bulk<u32>,
+            Bulk<i32>,
+            Bulk<u64>,
+            Bulk<i64>
+        )
 }
 
 /// A postcard output that appends to a `Vec` directly: every byte or run of bytes is one
@@ -465,6 +509,9 @@ mod tests {
         });
         assert_eq!(got, ("ab".to_owned(), true));
         assert!(INPUT_PART.with(|p| p.borrow().is_none()));
+        assert!(!HAS_INPUT_PART.with(Cell::get));
+        assert!(splittable::<Vec<f64>>() && splittable::<crate::bulk::Bulk<u16>>());
+        assert!(!splittable::<u64>() && !splittable::<(Vec<f64>,)>());
     }
 
     #[test]

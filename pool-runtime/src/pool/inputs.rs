@@ -197,7 +197,7 @@ where
         // Owned inputs may move into the frame; borrowed ones are sent from the caller's
         // memory only where that memory is lent.
         let lent = <I::Item as Input<A>>::LENT;
-        if lent && !self.lend {
+        if (lent && !self.lend) || !codec::splittable::<A>() {
             parts = None;
         }
         // Bytes in parts so far: the frame's size counts them.

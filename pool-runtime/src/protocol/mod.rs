@@ -218,8 +218,14 @@ impl<'a> TaskFrame<'a> {
             first: r.u64("first index")?,
             count: r.u32("item count")?,
         };
-        for _ in 0..header.count {
-            r.item("item")?;
+        if parts.is_empty() {
+            for _ in 0..header.count {
+                r.bytes("item")?;
+            }
+        } else {
+            for _ in 0..header.count {
+                r.item("item")?;
+            }
         }
         r.finish()?;
         Ok(TaskFrame {
@@ -232,7 +238,8 @@ impl<'a> TaskFrame<'a> {
     /// The items' bytes, in order (of a frame without parts). Only valid after `decode`
     /// checked them.
     pub(crate) fn items(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.parted_items().map(|(bytes, _)| bytes)
+        let mut r = Reader::new(&self.bytes[TASK_HEADER_LEN..], "TASK");
+        (0..self.header.count).map(move |_| r.bytes("item").unwrap_or_default())
     }
 
     /// Each item's in-band bytes and the index of its out-of-band part, which ends it.
@@ -329,6 +336,7 @@ pub(crate) fn finish_result_frame(buf: &mut [u8], count: u32, busy_ns: u64) {
 }
 
 /// Appends an outcome whose bytes `write` appends (an encoded value or a message).
+#[inline]
 pub(crate) fn push_outcome<E>(
     buf: &mut Vec<u8>,
     status: Status,
@@ -374,7 +382,11 @@ impl ResultFrame {
             let status = Status::from_raw(raw).ok_or_else(|| {
                 malformed(format!("RESULT frame: item {i} has unknown status {raw}"))
             })?;
-            let (bytes, part) = r.item("outcome")?;
+            let (bytes, part) = if parts.is_empty() {
+                (r.bytes("outcome")?, None)
+            } else {
+                r.item("outcome")?
+            };
             if status != Status::Ok && (part.is_some() || std::str::from_utf8(bytes).is_err()) {
                 return Err(malformed(format!(
                     "RESULT frame: item {i} has a message that is not UTF-8"
@@ -412,8 +424,16 @@ impl Outcomes {
 
     /// The next outcome of `frame`: its status and bytes (a message is valid UTF-8).
     pub(crate) fn next<'f>(&mut self, frame: &'f [u8]) -> Option<(Status, &'f [u8])> {
-        self.next_parted(frame, &[])
-            .map(|(status, bytes, _)| (status, bytes))
+        if self.left == 0 {
+            return None;
+        }
+        let mut r = Reader::new(frame, "RESULT");
+        r.pos = self.pos;
+        let status = Status::from_raw(r.u8("status").ok()?)?;
+        let bytes = r.bytes("outcome").ok()?;
+        self.pos = r.pos;
+        self.left -= 1;
+        Some((status, bytes))
     }
 
     /// [`Outcomes::next`] of a frame with out-of-band parts: the outcome's in-band bytes,
@@ -424,6 +444,11 @@ impl Outcomes {
         frame: &'f [u8],
         parts: &'f [Part],
     ) -> Option<(Status, &'f [u8], Option<usize>)> {
+        if parts.is_empty() {
+            return self
+                .next(frame)
+                .map(|(status, bytes)| (status, bytes, None));
+        }
         if self.left == 0 {
             return None;
         }

@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn len(&mut self, what: &str) -> Result<usize, ProtocolError> {
         Ok(match self.u32(what)? {
             // The escape, when a `u64` length follows; without one, the item claims 4 GiB
@@ -93,22 +93,35 @@ impl<'a> Reader<'a> {
     #[inline]
     pub(super) fn item(&mut self, what: &str) -> Result<(&'a [u8], Option<usize>), ProtocolError> {
         let len = self.len(what)?;
-        match self.parts.get(self.part) {
-            Some(p) if p.at >= self.pos && p.at - self.pos <= len => {
-                let head = p.at - self.pos;
-                if head + p.len != len {
-                    return Err(malformed(format!(
-                        "{} frame: {what} of {len} bytes at offset {} does not end with its \
-                         out-of-band part ({} bytes at offset {})",
-                        self.frame, self.pos, p.len, p.at
-                    )));
-                }
-                let index = self.part;
-                self.part += 1;
-                Ok((self.take(head, what)?, Some(index)))
-            }
-            _ => Ok((self.take(len, what)?, None)),
+        if self.part < self.parts.len() {
+            return self.parted_item(len, what);
         }
+        Ok((self.take(len, what)?, None))
+    }
+
+    /// [`Reader::item`] of an item of `len` bytes while parts remain: out of line, so that
+    /// reading items without parts costs what it did before parts existed.
+    #[inline(never)]
+    fn parted_item(
+        &mut self,
+        len: usize,
+        what: &str,
+    ) -> Result<(&'a [u8], Option<usize>), ProtocolError> {
+        let p = &self.parts[self.part];
+        if p.at < self.pos || p.at - self.pos > len {
+            return Ok((self.take(len, what)?, None));
+        }
+        let head = p.at - self.pos;
+        if head + p.len != len {
+            return Err(malformed(format!(
+                "{} frame: {what} of {len} bytes at offset {} does not end with its \
+                 out-of-band part ({} bytes at offset {})",
+                self.frame, self.pos, p.len, p.at
+            )));
+        }
+        let index = self.part;
+        self.part += 1;
+        Ok((self.take(head, what)?, Some(index)))
     }
 
     pub(super) fn str(&mut self, what: &str) -> Result<&'a str, ProtocolError> {

@@ -254,16 +254,28 @@ pub(crate) fn run_chunk(
     if track {
         signals::worker_chunk(entry.name(), header.job, header.first, header.count);
     }
-    for (index, (item, part)) in (header.first..).zip(task.parted_items()) {
-        if track {
-            signals::worker_item(index);
+    if parts.is_empty() {
+        for (index, item) in (header.first..).zip(task.items()) {
+            if track {
+                signals::worker_item(index);
+            }
+            if let Err(failure) = protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b))
+            {
+                protocol::push_message(out, Status::of(&failure), failure.message());
+            }
         }
-        let part = part.and_then(|p| taken.get_mut(p)?.take());
-        let invoked = codec::with_input_part(part, || {
-            protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b))
-        });
-        if let Err(failure) = invoked {
-            protocol::push_message(out, Status::of(&failure), failure.message());
+    } else {
+        for (index, (item, part)) in (header.first..).zip(task.parted_items()) {
+            if track {
+                signals::worker_item(index);
+            }
+            let part = part.and_then(|p| taken.get_mut(p)?.take());
+            let invoked = codec::with_input_part(part, || {
+                protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b))
+            });
+            if let Err(failure) = invoked {
+                protocol::push_message(out, Status::of(&failure), failure.message());
+            }
         }
     }
     if track {

@@ -93,6 +93,23 @@ fn shorts_sum(data: Bulk<u16>) -> u64 {
     data.iter().map(|&x| u64::from(x)).sum()
 }
 
+/// A result whose decoding on the master panics for the value 3 (its `Deserialize`).
+#[derive(serde::Serialize)]
+struct Boom(u64);
+
+impl<'de> serde::Deserialize<'de> for Boom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Boom, D::Error> {
+        let v = u64::deserialize(d)?;
+        assert!(v != 3, "boom while decoding result 3");
+        Ok(Boom(v))
+    }
+}
+
+#[pool_task]
+fn boom(data: Vec<f64>) -> Boom {
+    Boom(data[0] as u64)
+}
+
 #[pool_task]
 fn ones(i: u64) -> Vec<f64> {
     vec![1.0 + (i % 2) as f64; 20_000]
@@ -169,6 +186,17 @@ fn borrowed_inputs(pool: &Pool) -> Result<(), Error> {
         let expected: u64 = (0..n(i) * 4).map(|k| u64::from(k as u16)).sum();
         assert_eq!(*s, expected);
     }
+    // A map that lends its inputs and panics while decoding a result, with chunks still in
+    // flight: the panic leaves the call only once no send reads the caller's memory, and the
+    // pool goes on.
+    let lent = vectors.clone();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.map_with(boom, &lent, options.clone())
+    }));
+    assert!(caught.is_err(), "decoding result 3 panics");
+    // Freed at once: nothing reads it any more.
+    drop(lent);
+    check(&pool.map_with(plus_one, &vectors, options.clone())?);
     let journal = std::env::temp_dir().join(format!("pool-large-{}.journal", std::process::id()));
     let _ = std::fs::remove_file(&journal);
     let journaled = options.journal(&journal);
