@@ -182,7 +182,32 @@ pub(super) fn receive_bulk(
 /// Starts a non-blocking send of `buf` (in pieces of at most [`MAX_PIECE`] bytes) and
 /// returns it as a pending send.
 pub(super) fn isend(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, buf: Vec<u8>) -> PendingSend {
-    isend_parts(comm, dest, tag, buf, Vec::new())
+    if buf.len() > MAX_PIECE {
+        return isend_parts(comm, dest, tag, buf, Vec::new());
+    }
+    // One message (every small frame): no list of pieces to build.
+    // SAFETY: a request handle is plain data that MPI_Isend overwrites.
+    let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+    // SAFETY: `buf` moves into the returned PendingSend (its heap buffer does not move with
+    // it), whose owner keeps it alive and unchanged until MPI_Test or MPI_Wait reports the
+    // send complete; its length fits an int (at most MAX_PIECE).
+    unsafe {
+        ffi::MPI_Isend(
+            buf.as_ptr().cast(),
+            buf.len() as c_int,
+            ffi::RSMPI_UINT8_T,
+            dest,
+            tag,
+            comm,
+            &mut request,
+        );
+    }
+    PendingSend {
+        request,
+        more: Vec::new(),
+        buf,
+        parts: Vec::new(),
+    }
 }
 
 /// Starts a non-blocking send of the frame `buf` with out-of-band `parts`: the bytes of
