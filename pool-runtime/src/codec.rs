@@ -11,10 +11,13 @@
 //! 1 MiB); `Bulk<T>` and `#[serde(with = "pool_runtime::bulk")]` give the same speed to the
 //! fields of a struct.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
+use std::cell::{Cell, RefCell};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::frame::Buffer;
 
 /// Appends the encoding of `value` to `buf`.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(
@@ -31,7 +34,7 @@ pub(crate) fn encode_value<T: Serialize + 'static>(
     buf: &mut Vec<u8>,
 ) -> Result<(), String> {
     match plain_bytes(value) {
-        Some((len, bytes)) => {
+        Some((len, bytes, _)) => {
             buf.reserve(MAX_VARINT + bytes.len());
             put_varint(buf, len as u64);
             buf.extend_from_slice(bytes);
@@ -49,18 +52,46 @@ pub(crate) fn encode_owned<T: Serialize + 'static>(
     buf: &mut Vec<u8>,
 ) -> Result<(), String> {
     if crate::gather::enabled() {
-        if let Some((len, bytes)) = plain_bytes(&value) {
+        if let Some((len, bytes, elem)) = plain_bytes(&value) {
             if bytes.len() >= crate::gather::MIN_BYTES {
                 let (ptr, size) = (bytes.as_ptr(), bytes.len());
                 put_varint(buf, len as u64);
                 // The bytes live in the value's heap buffer, which does not move when the
                 // value moves into the box.
-                crate::gather::push(buf.len(), ptr, size, Box::new(value));
+                crate::gather::push(buf.len(), ptr, size, elem, std::rc::Rc::new(value));
                 return Ok(());
             }
         }
     }
     encode_value(&value, buf)
+}
+
+/// A large plain value split for sending out of band: postcard's length prefix (`head`,
+/// its first `head_len` bytes), then the value's own memory, of `elem`-byte elements.
+pub(crate) struct Split<'a> {
+    pub(crate) head: [u8; MAX_VARINT],
+    pub(crate) head_len: usize,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) elem: u8,
+}
+
+/// `value` split into its length prefix and its memory, when its type is a plain vector or a
+/// `String` (see the module docs) of at least `min` bytes.
+pub(crate) fn split<T: 'static>(value: &T, min: usize) -> Option<Split<'_>> {
+    let (len, bytes, elem) = plain_bytes(value)?;
+    if bytes.len() < min {
+        return None;
+    }
+    let mut head = Vec::with_capacity(MAX_VARINT);
+    put_varint(&mut head, len as u64);
+    let mut split = Split {
+        head: [0; MAX_VARINT],
+        head_len: head.len(),
+        bytes,
+        elem,
+    };
+    split.head[..head.len()].copy_from_slice(&head);
+    Some(split)
 }
 
 /// The most bytes a postcard varint of a `u64` takes.
@@ -86,34 +117,34 @@ fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     None
 }
 
-/// The element count and memory of a value whose type postcard writes as a length and its
-/// memory, little endian.
-fn plain_bytes<T: 'static>(value: &T) -> Option<(usize, &[u8])> {
+/// The length postcard writes, the memory and the element size of a value whose type
+/// postcard writes as a length and its memory, little endian.
+fn plain_bytes<T: 'static>(value: &T) -> Option<(usize, &[u8], u8)> {
     if !cfg!(target_endian = "little") {
         return None;
     }
     let any = value as &dyn Any;
     if let Some(s) = any.downcast_ref::<String>() {
-        return Some((s.len(), s.as_bytes()));
+        return Some((s.len(), s.as_bytes(), 1));
     }
     if let Some(v) = any.downcast_ref::<Vec<u8>>() {
-        return Some((v.len(), v));
+        return Some((v.len(), v, 1));
     }
     if let Some(v) = any.downcast_ref::<Vec<i8>>() {
-        return Some((v.len(), as_bytes(v)));
+        return Some((v.len(), as_bytes(v), 1));
     }
     if let Some(v) = any.downcast_ref::<Vec<f32>>() {
-        return Some((v.len(), as_bytes(v)));
+        return Some((v.len(), as_bytes(v), 4));
     }
     if let Some(v) = any.downcast_ref::<Vec<f64>>() {
-        return Some((v.len(), as_bytes(v)));
+        return Some((v.len(), as_bytes(v), 8));
     }
     // `Bulk<P>` is postcard bytes: its length in bytes, then its memory.
     macro_rules! bulk {
         ($($p:ty),*) => {$(
             if let Some(v) = any.downcast_ref::<crate::bulk::Bulk<$p>>() {
                 let bytes = as_bytes(&v.0);
-                return Some((bytes.len(), bytes));
+                return Some((bytes.len(), bytes, size_of::<$p>() as u8));
             }
         )*};
     }
@@ -185,6 +216,152 @@ fn decode_plain<T: 'static>(bytes: &[u8]) -> Option<T> {
     } else {
         boxed(std::str::from_utf8(rest).ok()?.to_owned())
     }
+}
+
+/// Takes over `buf`, the out-of-band part that ends an item whose in-band bytes are `head`,
+/// as a value whose type is a plain vector or a `String`; `buf` back if the type is another,
+/// or the bytes do not say exactly such a value.
+fn take_plain<T: 'static>(head: &[u8], buf: Buffer) -> Result<T, Buffer> {
+    fn boxed<V: 'static, T: 'static>(v: V) -> Option<T> {
+        (Box::new(v) as Box<dyn Any>)
+            .downcast::<T>()
+            .ok()
+            .map(|b| *b)
+    }
+    if !cfg!(target_endian = "little") {
+        return Err(buf);
+    }
+    let Some((n, [])) = take_varint(head) else {
+        return Err(buf);
+    };
+    let bytes = buf.as_bytes().len() as u64;
+    let id = TypeId::of::<T>();
+    // A vector of numbers: the length is its element count.
+    macro_rules! vec_of {
+        ($($p:ty),*) => {$(
+            if id == TypeId::of::<Vec<$p>>() {
+                if n.checked_mul(size_of::<$p>() as u64) != Some(bytes) {
+                    return Err(buf);
+                }
+                let v = buf.into_vec::<$p>()?;
+                return boxed(v).ok_or_else(|| Buffer::B1(Vec::new()));
+            }
+        )*};
+    }
+    vec_of!(f64, f32, u8, i8);
+    if id == TypeId::of::<String>() {
+        if n != bytes {
+            return Err(buf);
+        }
+        let v = buf.into_vec::<u8>()?;
+        return match String::from_utf8(v) {
+            Ok(s) => boxed(s).ok_or_else(|| Buffer::B1(Vec::new())),
+            Err(e) => Err(Buffer::B1(e.into_bytes())),
+        };
+    }
+    // A `Bulk`: the length is in bytes.
+    macro_rules! bulk_of {
+        ($($p:ty),*) => {$(
+            if id == TypeId::of::<crate::bulk::Bulk<$p>>() {
+                if n != bytes {
+                    return Err(buf);
+                }
+                let v = buf.into_vec::<$p>()?;
+                return boxed(crate::bulk::Bulk(v)).ok_or_else(|| Buffer::B1(Vec::new()));
+            }
+        )*};
+    }
+    bulk_of!(f64, f32, u8, i8, u16, i16, u32, i32, u64, i64);
+    Err(buf)
+}
+
+/// Decodes a value whose bytes are `head`, then the out-of-band part `part` if there is one:
+/// a plain vector or a `String` takes the part's memory as its own (no copy); any other
+/// value is decoded from a copy of both, as [`decode`] would.
+pub(crate) fn decode_parts<T: DeserializeOwned + 'static>(
+    head: &[u8],
+    part: Option<Buffer>,
+) -> Result<T, String> {
+    let Some(buf) = part else {
+        return decode(head);
+    };
+    match take_plain::<T>(head, buf) {
+        Ok(value) => Ok(value),
+        Err(buf) => {
+            let mut all = Vec::with_capacity(head.len() + buf.as_bytes().len());
+            all.extend_from_slice(head);
+            all.extend_from_slice(buf.as_bytes());
+            decode(&all)
+        }
+    }
+}
+
+thread_local! {
+    /// True while [`INPUT_PART`] may hold a part: a check that costs next to nothing for the
+    /// items that have none (no destructor, so no lazy registration on access).
+    static HAS_INPUT_PART: Cell<bool> = const { Cell::new(false) };
+    /// The out-of-band part of the item a worker runs now (see [`with_input_part`]).
+    static INPUT_PART: RefCell<Option<Buffer>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a task's entry point, which decodes its input with [`decode_input`]) with
+/// `part` as the out-of-band part of its input; a part not taken is dropped after.
+pub(crate) fn with_input_part<R>(part: Option<Buffer>, f: impl FnOnce() -> R) -> R {
+    if part.is_none() {
+        return f();
+    }
+    /// Forgets the part when `f` returns or unwinds: the next item must not see it.
+    struct Forget;
+    impl Drop for Forget {
+        fn drop(&mut self) {
+            HAS_INPUT_PART.with(|h| h.set(false));
+            INPUT_PART.with(|p| p.borrow_mut().take());
+        }
+    }
+    INPUT_PART.with(|p| *p.borrow_mut() = part);
+    HAS_INPUT_PART.with(|h| h.set(true));
+    let _forget = Forget;
+    f()
+}
+
+/// Decodes a task's input: `input`, and the out-of-band part that [`with_input_part`] gave
+/// it (taken: only the first decode on this thread sees it).
+#[inline]
+pub(crate) fn decode_input<T: DeserializeOwned + 'static>(input: &[u8]) -> Result<T, String> {
+    if !HAS_INPUT_PART.with(Cell::get) {
+        return decode(input);
+    }
+    HAS_INPUT_PART.with(|h| h.set(false));
+    let part = INPUT_PART.with(|p| p.borrow_mut().take());
+    decode_parts(input, part)
+}
+
+/// True if a value of type `T` may be split ([`split`]): its type is a plain vector, a
+/// `String` or a `Bulk`. Known at compile time, so a caller can skip the rest.
+#[inline]
+pub(crate) fn splittable<T: 'static>() -> bool {
+    macro_rules! any_of {
+        ($($t:ty),*) => { false $(|| TypeId::of::<T>() == TypeId::of::<$t>())* };
+    }
+    use crate::bulk::Bulk;
+    cfg!(target_endian = "little")
+        && any_of!(
+            String,
+            Vec<u8>,
+            Vec<i8>,
+            Vec<f32>,
+            Vec<f64>,
+            Bulk<f64>,
+            Bulk<f32>,
+            Bulk<u8>,
+            Bulk<i8>,
+            Bulk<u16>,
+            Bulk<i16>,
+            Bulk<u32>,
+            Bulk<i32>,
+            Bulk<u64>,
+            Bulk<i64>
+        )
 }
 
 /// A postcard output that appends to a `Vec` directly: every byte or run of bytes is one
@@ -275,6 +452,66 @@ mod tests {
         );
         assert!(decode::<String>(&[2, 0xff, 0xfe]).is_err(), "not UTF-8");
         assert!(decode::<Vec<u8>>(&[0xff; 11]).is_err(), "not a varint");
+    }
+
+    /// A part in memory of `elem`-byte elements holding `bytes`.
+    fn buffer(elem: u8, bytes: &[u8]) -> Buffer {
+        let mut buf = Buffer::with_capacity(elem, bytes.len());
+        // SAFETY: room for `bytes`, written before the length is set.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr(), bytes.len());
+            buf.set_len_bytes(bytes.len());
+        }
+        buf
+    }
+
+    /// A plain value split into its head and its part decodes by taking the part's memory;
+    /// any other value, or a part that does not fit, decodes from a copy, as in one frame.
+    #[test]
+    fn values_take_their_parts_memory() {
+        fn check<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static>(
+            v: T,
+            moves: bool,
+        ) {
+            let split = split(&v, 0).expect("a plain value");
+            let head = &split.head[..split.head_len];
+            let buf = buffer(split.elem, split.bytes);
+            let at = buf.as_bytes().as_ptr();
+            let back: T = decode_parts(head, Some(buf)).unwrap();
+            assert_eq!(back, v);
+            let took = plain_bytes(&back).is_some_and(|(_, b, _)| b.as_ptr() == at);
+            assert_eq!(took, moves, "{}", std::any::type_name::<T>());
+        }
+        check(vec![1.5f64, -2.0, 3.25], true);
+        check(vec![1.5f32; 7], true);
+        check(vec![1u8, 2, 3], true);
+        check(vec![-1i8, 2], true);
+        check("héllo".to_owned(), true);
+        check(crate::bulk::Bulk(vec![1u16, 2, 65535]), true);
+        check(crate::bulk::Bulk(vec![-5i64, 7]), true);
+        // Read as another type: a copy, and postcard's answer.
+        let two = vec![1.0f64, 2.0];
+        let split = split(&two, 0).unwrap();
+        let head = &split.head[..split.head_len];
+        let as_bytes = decode_parts::<Vec<u8>>(head, Some(buffer(8, split.bytes)));
+        assert_eq!(as_bytes.unwrap_err(), "14 unexpected trailing bytes");
+        let as_pair: (u8, Vec<u8>) =
+            decode_parts(&[2, 3], Some(buffer(1, &[1, 2, 3]))).expect("decoded from a copy");
+        assert_eq!(as_pair, (2, vec![1, 2, 3]));
+        // A length that does not match the part, and bytes that are not UTF-8.
+        assert!(decode_parts::<Vec<f64>>(&[3], Some(buffer(8, &[0; 16]))).is_err());
+        assert!(decode_parts::<String>(&[2], Some(buffer(1, &[0xff, 0xfe]))).is_err());
+        // The input part of a task is taken once, by the first decode inside.
+        let got = with_input_part(Some(buffer(1, b"ab")), || {
+            let first: String = decode_input(&[2]).unwrap();
+            let second = decode_input::<String>(&[2]);
+            (first, second.is_err())
+        });
+        assert_eq!(got, ("ab".to_owned(), true));
+        assert!(INPUT_PART.with(|p| p.borrow().is_none()));
+        assert!(!HAS_INPUT_PART.with(Cell::get));
+        assert!(splittable::<Vec<f64>>() && splittable::<crate::bulk::Bulk<u16>>());
+        assert!(!splittable::<u64>() && !splittable::<(Vec<f64>,)>());
     }
 
     #[test]

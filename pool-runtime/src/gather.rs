@@ -10,18 +10,18 @@
 //! Only the thread of an MPI worker enables this ([`enable`]): in one process, frames go
 //! between threads by channel and hold every byte themselves. Everything here is per thread.
 //!
-//! Not yet done the same way: the master's sends (a borrowed input could go from the
-//! caller's memory) and the receives on both sides (a value could land in the memory it will
-//! own, not in a frame it is then copied out of). A worker builds a frame and sends it at once,
-//! so this per-thread list is enough for its results. The master's frames wait in queues
-//! (chunks cut ahead, backup copies), feed journals and may be dropped unsent, and a received
-//! frame is decoded only when its reader asks: those need a frame type that carries its
-//! out-of-band parts through the master (`master/`), and a borrowed input must outlive every
-//! send from it (sure for `map`, which returns after its last result; not for a
-//! `map_unordered` stream or a `submit` handle, which safe code may leak).
+//! The master does the same with its TASK frames, and both sides receive such values into
+//! memory they then own: a frame carries its out-of-band parts with it ([`crate::frame`]),
+//! through the master's queues (chunks cut ahead, kept frames for retries, journals). A
+//! worker builds a frame and sends it at once, so this per-thread list is enough for its
+//! results; the master's inputs add their parts to the frame directly
+//! (`pool::inputs`): an owned input moves into its frame, a borrowed one is sent from the
+//! caller's memory only by `map`, which outlives every send from it (a `map_unordered`
+//! stream or a `submit` handle, which safe code may leak, copies it instead).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// Values at least this large are sent from their own memory; smaller ones are copied (a
 /// copy of a small value costs less than one more message).
@@ -33,7 +33,16 @@ pub(crate) struct Segment {
     pub(crate) at: usize,
     pub(crate) ptr: *const u8,
     pub(crate) len: usize,
-    pub(crate) keep: Box<dyn Any>,
+    /// The size of its elements (1, 2, 4 or 8 bytes): its receiver allocates such memory.
+    pub(crate) elem: u8,
+    pub(crate) keep: Rc<dyn Any>,
+}
+
+impl Segment {
+    /// The segment as an out-of-band part of its frame.
+    pub(crate) fn into_part(self) -> crate::frame::Part {
+        crate::frame::Part::kept(self.at, self.ptr, self.len, self.elem, self.keep)
+    }
 }
 
 thread_local! {
@@ -70,8 +79,16 @@ pub(crate) fn enabled() -> bool {
 }
 
 /// Records that `value`'s `len` bytes at `ptr` (in its heap buffer) belong at offset `at`.
-pub(crate) fn push(at: usize, ptr: *const u8, len: usize, keep: Box<dyn Any>) {
-    SEGMENTS.with(|s| s.borrow_mut().push(Segment { at, ptr, len, keep }));
+pub(crate) fn push(at: usize, ptr: *const u8, len: usize, elem: u8, keep: Rc<dyn Any>) {
+    SEGMENTS.with(|s| {
+        s.borrow_mut().push(Segment {
+            at,
+            ptr,
+            len,
+            elem,
+            keep,
+        });
+    });
 }
 
 /// The bytes of the segments at offset `start` or after: what the frame holds beyond its own
@@ -119,9 +136,9 @@ mod tests {
     #[test]
     fn segments_are_counted_cut_and_taken() {
         let v = vec![1u8; 10];
-        push(4, v.as_ptr(), 10, Box::new(v));
+        push(4, v.as_ptr(), 10, 1, Rc::new(v));
         let w = vec![2u8; 5];
-        push(20, w.as_ptr(), 5, Box::new(w));
+        push(20, w.as_ptr(), 5, 1, Rc::new(w));
         assert_eq!((len_after(0), len_after(5), len_after(21)), (15, 5, 0));
         truncate(20);
         assert_eq!(len_after(0), 10);

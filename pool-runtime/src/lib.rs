@@ -349,6 +349,7 @@ mod codec;
 mod context;
 mod env;
 mod error;
+mod frame;
 mod gather;
 mod host;
 pub mod journal;

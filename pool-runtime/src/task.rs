@@ -272,7 +272,7 @@ where
 {
     let start = output.len();
     let result = catch_task_panic(|| {
-        let args = codec::decode::<A>(input).map_err(|e| {
+        let args = codec::decode_input::<A>(input).map_err(|e| {
             let e = crate::shared::explain(e);
             TaskFailure::BadInput(format!("cannot decode the arguments: {e}"))
         })?;

@@ -9,6 +9,7 @@ const LAYERS: &[&[&str]] = &[
     // Pure: bytes in, bytes out, or process-wide facts.
     &[
         "codec", "protocol", "error", "host", "signals", "env", "bulk", "context", "gather",
+        "frame",
     ],
     &["stats"],
     &["task", "journal", "progress", "state", "shared"],

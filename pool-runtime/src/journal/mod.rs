@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::frame::Part;
 use crate::protocol::{Outcomes, ResultHeader, Status};
 
 const MAGIC: &[u8; 8] = b"POOLJRNL";
@@ -132,9 +133,18 @@ pub(crate) type Replayed = Vec<Record>;
 
 /// The digest of an input's encoded arguments: two CRC-32s with different seeds.
 pub(crate) fn digest(encoded: &[u8]) -> u64 {
+    digest_parts(&[encoded])
+}
+
+/// [`digest`] of the concatenation of `encoded` (an input with its out-of-band part).
+pub(crate) fn digest_parts(encoded: &[&[u8]]) -> u64 {
+    let mut first = crc32fast::Hasher::new();
     let mut second = crc32fast::Hasher::new_with_initial(0x9e37_79b9);
-    second.update(encoded);
-    (u64::from(crc32fast::hash(encoded)) << 32) | u64::from(second.finalize())
+    for bytes in encoded {
+        first.update(bytes);
+        second.update(bytes);
+    }
+    (u64::from(first.finalize()) << 32) | u64::from(second.finalize())
 }
 
 impl Journal {
@@ -218,6 +228,7 @@ impl Journal {
     /// flushes to the disk if the last flush is more than a second old. `digests` are the
     /// items' input digests, in order; `keep(index)` says which outcomes are final (an item
     /// that runs again is not recorded yet).
+    #[cfg(test)]
     pub(crate) fn append_frame(
         &mut self,
         header: &ResultHeader,
@@ -225,14 +236,29 @@ impl Journal {
         digests: &[u64],
         keep: impl Fn(u64) -> bool,
     ) -> Result<(), Error> {
+        self.append_parted(header, (frame, &[]), digests, keep)
+    }
+
+    /// [`Journal::append_frame`] of a frame with out-of-band parts ([`crate::frame`]): each
+    /// record holds its outcome's every byte, those of its part included.
+    pub(crate) fn append_parted(
+        &mut self,
+        header: &ResultHeader,
+        (frame, parts): (&[u8], &[Part]),
+        digests: &[u64],
+        keep: impl Fn(u64) -> bool,
+    ) -> Result<(), Error> {
         self.buf.clear();
         let mut outcomes = Outcomes::new(header);
         let mut index = header.first;
         let mut digests = digests.iter();
-        while let Some((status, payload)) = outcomes.next(frame) {
+        while let Some((status, head, part)) = outcomes.next_parted(frame, parts) {
             let digest = digests.next().copied().unwrap_or(0);
             if keep(index) {
-                if u32::try_from(payload.len()).is_err() {
+                let part = part.map_or(&[][..], |p| parts[p].bytes());
+                let payload = [head, part];
+                let len = head.len() + part.len();
+                if u32::try_from(len).is_err() {
                     // A record's length has 4 bytes: say so rather than write a wrong one.
                     return Err(journal_error(
                         &self.path,
@@ -240,11 +266,11 @@ impl Journal {
                             "the outcome of input {index} encodes to {} bytes, more than a \
                              journal record holds (4 GiB); run this map without a journal, or \
                              return less data per task",
-                            payload.len()
+                            len
                         ),
                     ));
                 }
-                push_record(&mut self.buf, index, status as u8, digest, payload);
+                push_record(&mut self.buf, index, status as u8, digest, &payload);
             }
             index += 1;
         }
@@ -305,13 +331,17 @@ fn encode_header(task: &str, fingerprint: u64, inputs: u64) -> Vec<u8> {
     header
 }
 
-fn push_record(buf: &mut Vec<u8>, index: u64, status: u8, digest: u64, payload: &[u8]) {
+/// Appends a record whose payload is the concatenation of `payload`.
+fn push_record(buf: &mut Vec<u8>, index: u64, status: u8, digest: u64, payload: &[&[u8]]) {
     let start = buf.len();
-    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    let len: usize = payload.iter().map(|p| p.len()).sum();
+    buf.extend_from_slice(&(len as u32).to_le_bytes());
     buf.extend_from_slice(&index.to_le_bytes());
     buf.push(status);
     buf.extend_from_slice(&digest.to_le_bytes());
-    buf.extend_from_slice(payload);
+    for p in payload {
+        buf.extend_from_slice(p);
+    }
     let crc = crc32fast::hash(&buf[start..]);
     buf.extend_from_slice(&crc.to_le_bytes());
 }

@@ -5,6 +5,7 @@ use super::jobs::Chunk;
 use super::schedule::{self, ChunkInput, ChunkPlan};
 use super::{CutChunk, Master};
 use crate::error::TaskErrorKind;
+use crate::frame::{self, Part};
 use crate::protocol::{self, Tag};
 
 /// A chunk stops growing once its frame is this large.
@@ -21,9 +22,17 @@ pub(crate) trait JobInputs {
     /// Passes over inputs that are not to be sent (their results are already known), so
     /// that [`JobInputs::next_index`] is the next one to send.
     fn skip_done(&mut self) {}
-    /// Appends up to `max` encoded inputs to `frame` as items. Stops at the first input that
-    /// fails to encode and returns it in [`Encoded::failed`] (it is not in the frame).
-    fn encode_into(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Encoded;
+    /// Appends up to `max` encoded inputs to `frame` as items, until the frame holds
+    /// `max_bytes` (its out-of-band `parts` counted). Stops at the first input that fails to
+    /// encode and returns it in [`Encoded::failed`] (it is not in the frame). An input may
+    /// add a part (see [`crate::frame`]) only when `parts` is `Some`.
+    fn encode_into(
+        &mut self,
+        frame: &mut Vec<u8>,
+        parts: Option<&mut Vec<Part>>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Encoded;
 }
 
 /// What [`JobInputs::encode_into`] did.
@@ -117,6 +126,21 @@ impl Master {
         }
     }
 
+    /// Makes sure that no send from memory lent for job `id` (see [`crate::frame`]) is under
+    /// way: sends no more of its chunks, waits for those in flight to be answered (their
+    /// workers then have every byte), and completes the sends. The job's lender may then
+    /// end its borrow.
+    pub(crate) fn settle_lent(&mut self, id: u32) {
+        loop {
+            self.drop_cut_ahead(id);
+            if self.jobs.get(id).is_none_or(|j| j.in_flight == 0) {
+                break;
+            }
+            self.receive_one();
+        }
+        self.link.settle_lent();
+    }
+
     /// Forgets the chunks of job `id` that were cut but not sent (the caller stops sending
     /// its inputs): they never run and yield no outcome.
     pub(crate) fn drop_cut_ahead(&mut self, id: u32) {
@@ -163,6 +187,9 @@ impl Master {
         });
         job.last_chunk = size;
         let mut frame = self.take_buffer();
+        // Parts are worth making only where the link sends them from their own memory.
+        let out_of_band = self.link.out_of_band();
+        let mut parts = Vec::new();
         loop {
             inputs.skip_done();
             if inputs.exhausted() {
@@ -171,7 +198,13 @@ impl Master {
             }
             let first = inputs.next_index();
             protocol::begin_task_frame(&mut frame, id, task_id, first);
-            let encoded = inputs.encode_into(&mut frame, size.max(1), SOFT_FRAME_LIMIT);
+            parts.clear();
+            let encoded = inputs.encode_into(
+                &mut frame,
+                out_of_band.then_some(&mut parts),
+                size.max(1),
+                SOFT_FRAME_LIMIT,
+            );
             let job = self.jobs.get_mut(id)?;
             let any_failed = encoded.failed.is_some();
             if let Some((index, message)) = encoded.failed {
@@ -183,9 +216,13 @@ impl Master {
                 protocol::finish_task_frame(&mut frame, encoded.count);
                 if job.journal.is_some() {
                     // What the journal records with each outcome, to check it on resume.
-                    if let Ok(task) = protocol::TaskFrame::decode(&frame) {
+                    if let Ok(task) = protocol::TaskFrame::decode_parts(&frame, &parts) {
+                        let digest = |(head, part): (&[u8], Option<usize>)| {
+                            let part = part.map_or(&[][..], |p| parts[p].bytes());
+                            crate::journal::digest_parts(&[head, part])
+                        };
                         job.digests
-                            .insert(first, task.items().map(crate::journal::digest).collect());
+                            .insert(first, task.parted_items().map(digest).collect());
                     }
                 }
                 let chunk = Chunk {
@@ -204,6 +241,7 @@ impl Master {
                 return Some(CutChunk {
                     chunk,
                     frame,
+                    parts,
                     tail,
                     avoid: None,
                 });
@@ -235,6 +273,7 @@ impl Master {
         Some(CutChunk {
             chunk,
             frame,
+            parts: Vec::new(),
             tail: false,
             avoid: None,
         })
@@ -254,21 +293,31 @@ impl Master {
     /// Sends a chunk to worker `w`.
     pub(super) fn send_chunk(&mut self, w: usize, cut: CutChunk) {
         let CutChunk {
-            chunk, frame, tail, ..
+            chunk,
+            frame,
+            parts,
+            tail,
+            ..
         } = cut;
         if let Some(job) = self.jobs.get_mut(chunk.job) {
             job.in_flight += u64::from(chunk.count);
             if job.retries > 0 || job.timeout.is_some() {
-                job.kept.insert(chunk.seq, frame.clone());
+                // The parts' memory is shared, not copied.
+                let kept_parts = parts.iter().map(Part::share).collect();
+                job.kept.insert(chunk.seq, (frame.clone(), kept_parts));
             }
         }
-        if tail && !self.workers[w].in_flight.is_empty() && frame.len() <= MAX_KEPT_FRAME {
+        if tail
+            && !self.workers[w].in_flight.is_empty()
+            && frame.len() <= MAX_KEPT_FRAME
+            && parts.is_empty()
+        {
             self.backups.keep(w, chunk, frame.clone());
         }
         self.workers[w].in_flight.push_back(chunk);
         self.in_flight += 1;
-        self.meter.sent(w, frame.len());
-        self.link.send(w, Tag::Task, frame);
+        self.meter.sent(w, frame::full_len(&frame, &parts));
+        self.link.send_parts(w, Tag::Task, frame, parts);
         if self.workers[w].in_flight.len() == 1 {
             // An idle worker starts it now.
             self.front_started(w);

@@ -61,7 +61,12 @@ impl Master {
         self.end_fold(id);
         while self.folds.get(&id).is_some_and(|f| f.waiting > 0) {
             if let Some(incoming) = self.recv() {
-                self.handle(incoming.worker, incoming.tag, incoming.bytes);
+                self.handle(
+                    incoming.worker,
+                    incoming.tag,
+                    incoming.bytes,
+                    incoming.parts,
+                );
             }
         }
         self.close_job(id);

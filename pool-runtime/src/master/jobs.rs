@@ -9,13 +9,15 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::schedule::ItemTime;
 use crate::error::{Error, TaskErrorKind};
+use crate::frame::{Buffer, Part};
 use crate::journal::Journal;
 use crate::protocol::Outcomes;
 
-/// One outcome handed to the typed layer: the encoded value, or why there is none.
+/// One outcome handed to the typed layer: the encoded value (its in-band bytes, and the
+/// out-of-band part that ends it, for decoding to take over), or why there is none.
 #[derive(Debug)]
 pub(crate) enum RawOutcome<'a> {
-    Value(&'a [u8]),
+    Value(&'a [u8], Option<Buffer>),
     Error(TaskErrorKind, &'a str),
 }
 
@@ -49,6 +51,10 @@ pub(crate) enum Arrived {
         next_index: u64,
         outcomes: Outcomes,
         frame: Vec<u8>,
+        /// Where its out-of-band parts were (see [`crate::frame`]), and their memory, each
+        /// taken when its outcome is read.
+        parts: Vec<Part>,
+        buffers: Vec<Option<Buffer>>,
         /// Items whose outcome is not handed out: they run again (sorted).
         retried: Vec<u64>,
         /// Outcomes left to hand out.
@@ -95,9 +101,9 @@ pub(crate) struct Job {
     pub(crate) retries: u32,
     /// Each item's limit ([`Options::timeout`](crate::Options::timeout)), if any.
     pub(crate) timeout: Option<std::time::Duration>,
-    /// With retries or a timeout: the frames of the chunks in flight, by chunk, to send an
-    /// item again.
-    pub(crate) kept: HashMap<u64, Vec<u8>>,
+    /// With retries or a timeout: the frames of the chunks in flight (and their out-of-band
+    /// parts), by chunk, to send an item again.
+    pub(crate) kept: HashMap<u64, (Vec<u8>, Vec<Part>)>,
     /// With retries: the messages of each item's failed attempts so far.
     pub(crate) earlier: HashMap<u64, Vec<(usize, String)>>,
 }

@@ -75,6 +75,8 @@ impl WorkerSlot {
 struct CutChunk {
     chunk: Chunk,
     frame: Vec<u8>,
+    /// The frame's out-of-band parts (see [`crate::frame`]); empty for most.
+    parts: Vec<crate::frame::Part>,
     /// Cut at the tail of its job: a copy is kept if it has to wait behind another chunk.
     tail: bool,
     /// A retry: not for this worker, where it failed, while another can take it.

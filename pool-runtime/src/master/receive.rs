@@ -4,13 +4,19 @@ use super::backup::Answer;
 use super::jobs::{Arrived, Chunk, Provenance, RawOutcome};
 use super::{CutChunk, Master, schedule};
 use crate::error::TaskErrorKind;
+use crate::frame::{self, Part};
 use crate::protocol::{self, Outcomes, ResultFrame, ResultHeader, Status, Tag, TaskFrame};
 
 impl Master {
     /// Handles every frame that has already arrived, without waiting.
     pub(crate) fn receive_available(&mut self) {
         while let Some(incoming) = self.link.try_recv() {
-            self.handle(incoming.worker, incoming.tag, incoming.bytes);
+            self.handle(
+                incoming.worker,
+                incoming.tag,
+                incoming.bytes,
+                incoming.parts,
+            );
         }
         self.check_timeouts();
     }
@@ -32,7 +38,12 @@ impl Master {
             "pool internal error: waiting for results with no task in flight"
         );
         if let Some(incoming) = self.recv() {
-            self.handle(incoming.worker, incoming.tag, incoming.bytes);
+            self.handle(
+                incoming.worker,
+                incoming.tag,
+                incoming.bytes,
+                incoming.parts,
+            );
         }
         self.check_timeouts();
     }
@@ -41,16 +52,26 @@ impl Master {
     #[cfg(test)]
     pub(super) fn receive_one_unchecked_for_tests(&mut self) {
         if let Some(incoming) = self.recv() {
-            self.handle(incoming.worker, incoming.tag, incoming.bytes);
+            self.handle(
+                incoming.worker,
+                incoming.tag,
+                incoming.bytes,
+                incoming.parts,
+            );
         }
     }
 
-    pub(super) fn handle(&mut self, w: usize, tag: i32, bytes: Vec<u8>) {
+    pub(super) fn handle(&mut self, w: usize, tag: i32, mut bytes: Vec<u8>, parts: Vec<Part>) {
         if self.is_stuck(w) {
             // What it held was handed out again or failed when its time ran out.
             return;
         }
         let rank = self.link.rank_of(w);
+        if !parts.is_empty() && Tag::from_raw(tag) != Some(Tag::Result) {
+            // Only results are decoded from their parts: anything else gets its bytes in place.
+            bytes = frame::flatten(&bytes, &parts);
+            return self.handle(w, tag, bytes, Vec::new());
+        }
         match Tag::from_raw(tag) {
             Some(Tag::Folded) => return self.handle_folded(w, bytes),
             Some(Tag::Partial) => return self.handle_partial(w, bytes),
@@ -85,7 +106,7 @@ impl Master {
         }
         if self.backups.answered(&chunk) == Some(Answer::Duplicate) {
             // Another copy of this chunk answered first: its outcomes are already routed.
-            self.meter.received(w, bytes.len(), 0);
+            self.meter.received(w, frame::full_len(&bytes, &parts), 0);
             self.keep_buffer(bytes);
             if let Some(job) = self.jobs.get_mut(chunk.job) {
                 job.in_flight -= u64::from(chunk.count);
@@ -98,8 +119,9 @@ impl Master {
             }
             return;
         }
-        self.meter.received(w, bytes.len(), chunk.count);
-        let (arrived, retried) = self.read_result(w, rank, chunk, bytes);
+        self.meter
+            .received(w, frame::full_len(&bytes, &parts), chunk.count);
+        let (arrived, retried) = self.read_result(w, rank, chunk, bytes, parts);
         let Some(job) = self.jobs.get_mut(chunk.job) else {
             return;
         };
@@ -132,15 +154,16 @@ impl Master {
         rank: usize,
         chunk: Chunk,
         bytes: Vec<u8>,
+        mut parts: Vec<Part>,
     ) -> (Arrived, u32) {
-        let arrived = match ResultFrame::decode(&bytes) {
+        let arrived = match ResultFrame::decode_parts(&bytes, &parts) {
             Ok(f)
                 if f.header.job == chunk.job
                     && f.header.first == chunk.first
                     && f.header.count == chunk.count =>
             {
                 self.meter.busy(w, f.header.busy_ns);
-                let retried = self.failures(w, chunk, &f.header, &bytes);
+                let retried = self.failures(w, chunk, &f.header, (&bytes, &parts));
                 if let Some(job) = self.jobs.get_mut(chunk.job) {
                     if let Some(sample) = job.observe(f.header.busy_ns, f.header.count) {
                         if let Some(avg) = job.item_ns.get() {
@@ -150,19 +173,24 @@ impl Master {
                     if let Some(journal) = job.journal.as_mut() {
                         let digests = job.digests.remove(&chunk.first).unwrap_or_default();
                         let last = |index| retried.binary_search(&index).is_err();
-                        if let Err(e) = journal.append_frame(&f.header, &bytes, &digests, last) {
+                        let frame = (&bytes[..], &parts[..]);
+                        if let Err(e) = journal.append_parted(&f.header, frame, &digests, last) {
                             job.journal = None;
                             job.journal_error = Some(e);
                         }
                     }
                 }
                 let left = chunk.count - retried.len() as u32;
+                // The parts' memory, for the outcomes' decoding to take over.
+                let buffers = parts.iter_mut().map(Part::take).collect();
                 return (
                     Arrived::Frame {
                         worker: w,
                         next_index: chunk.first,
                         outcomes: Outcomes::new(&f.header),
                         frame: bytes,
+                        parts,
+                        buffers,
                         retried,
                         left,
                     },
@@ -207,7 +235,7 @@ impl Master {
         w: usize,
         chunk: Chunk,
         header: &ResultHeader,
-        frame: &[u8],
+        (frame, parts): (&[u8], &[Part]),
     ) -> Vec<u64> {
         let mut retried = Vec::new();
         let Some(job) = self.jobs.get_mut(chunk.job) else {
@@ -222,12 +250,14 @@ impl Master {
             // Nothing runs again: outcomes are counted as they are read (`next_outcome`).
             return retried;
         }
-        let kept_items = kept.as_deref().and_then(|k| TaskFrame::decode(k).ok());
-        let mut items = kept_items.as_ref().map(TaskFrame::items);
+        let kept_items = kept
+            .as_ref()
+            .and_then(|(k, p)| TaskFrame::decode_parts(k, p).ok());
+        let mut items = kept_items.as_ref().map(TaskFrame::parted_items);
         let mut again = Vec::new();
         let mut outcomes = Outcomes::new(header);
         let mut index = chunk.first;
-        while let Some((status, payload)) = outcomes.next(frame) {
+        while let Some((status, payload, _)) = outcomes.next_parted(frame, parts) {
             let input = items.as_mut().and_then(Iterator::next);
             if status != Status::Ok {
                 let runs_again = job.retries > 0
@@ -238,7 +268,14 @@ impl Master {
                     if (earlier.len() as u32) < job.retries {
                         earlier.push((w, String::from_utf8_lossy(payload).into_owned()));
                         retried.push(index);
-                        again.push((index, input.unwrap_or_default().to_vec()));
+                        // The input, with its out-of-band part copied in: a retry is one
+                        // frame.
+                        let (head, part) = input.unwrap_or_default();
+                        let mut bytes = head.to_vec();
+                        if let (Some(p), Some((_, kept_parts))) = (part, kept.as_ref()) {
+                            bytes.extend_from_slice(kept_parts[p].bytes());
+                        }
+                        again.push((index, bytes));
                     }
                 }
             }
@@ -265,6 +302,7 @@ impl Master {
                     seq,
                 },
                 frame,
+                parts: Vec::new(),
                 tail: false,
                 avoid: Some(w),
             });
@@ -344,6 +382,8 @@ impl Master {
                 next_index,
                 outcomes,
                 frame,
+                parts,
+                buffers,
                 retried,
                 left,
             } => {
@@ -351,7 +391,7 @@ impl Master {
                 let (index, item) = loop {
                     let index = *next_index;
                     *next_index += 1;
-                    let item = outcomes.next(frame);
+                    let item = outcomes.next_parted(frame, parts);
                     if retried.binary_search(&index).is_err() {
                         break (index, item);
                     }
@@ -378,8 +418,10 @@ impl Master {
                 // The frame was validated on arrival, so an outcome is always there.
                 let worker = *worker;
                 let raw = match item {
-                    Some((Status::Ok, bytes)) => RawOutcome::Value(bytes),
-                    Some((status, message)) => {
+                    Some((Status::Ok, bytes, part)) => {
+                        RawOutcome::Value(bytes, part.and_then(|p| buffers.get_mut(p)?.take()))
+                    }
+                    Some((status, message, _)) => {
                         self.meter.failed(Some(worker));
                         RawOutcome::Error(
                             kind_of(status),
@@ -391,7 +433,7 @@ impl Master {
                         RawOutcome::Error(TaskErrorKind::BadOutput, "missing outcome")
                     }
                 };
-                let ok = matches!(raw, RawOutcome::Value(_));
+                let ok = matches!(raw, RawOutcome::Value(..));
                 if ok && !failed_on.is_empty() {
                     elsewhere = Some((failed_on, worker));
                 }

@@ -44,6 +44,7 @@ fn frame(tag: Tag, bytes: Vec<u8>) -> Incoming {
         worker: 0,
         tag: tag as i32,
         bytes,
+        parts: Vec::new(),
     }
 }
 
@@ -71,7 +72,13 @@ impl JobInputs for One {
     fn remaining_hint(&self) -> Option<u64> {
         Some(1)
     }
-    fn encode_into(&mut self, frame: &mut Vec<u8>, _: usize, _: usize) -> Encoded {
+    fn encode_into(
+        &mut self,
+        frame: &mut Vec<u8>,
+        _: Option<&mut Vec<crate::frame::Part>>,
+        _: usize,
+        _: usize,
+    ) -> Encoded {
         self.0 = true;
         protocol::push_item::<()>(frame, |_| Ok(())).expect("push");
         Encoded {
@@ -95,7 +102,7 @@ fn outcome_after(reply: Incoming) -> (TaskErrorKind, String) {
             assert_eq!((origin.rank, origin.host, origin.index), (1, "node7", 0));
             match raw {
                 RawOutcome::Error(kind, message) => (kind, message.to_owned()),
-                RawOutcome::Value(v) => panic!("a malformed reply decoded to {v:?}"),
+                RawOutcome::Value(v, _) => panic!("a malformed reply decoded to {v:?}"),
             }
         })
         .expect("an outcome")
@@ -148,6 +155,7 @@ fn frames_nobody_asked_for_are_ignored() {
                 worker: 0,
                 tag: 77,
                 bytes: vec![1; 1 << 10],
+                parts: Vec::new(),
             },
             frame(Tag::Result, valid),
         ]),
@@ -159,7 +167,7 @@ fn frames_nobody_asked_for_are_ignored() {
     master.dispatch(Some((job, &mut One(false))), ChunkPlan::default());
     master.receive_one();
     let value = master.next_outcome(job, |_, raw| match raw {
-        RawOutcome::Value(v) => v.to_vec(),
+        RawOutcome::Value(v, _) => v.to_vec(),
         RawOutcome::Error(_, m) => panic!("{m}"),
     });
     assert_eq!(value, Some(vec![42]));

@@ -145,10 +145,11 @@ impl Master {
             }
             if i > 0 {
                 // Queued behind the stuck item, never started: it goes to another worker.
-                if let Some(frame) = kept {
+                if let Some((frame, parts)) = kept {
                     self.cut_ahead.push_front(CutChunk {
                         chunk,
                         frame,
+                        parts,
                         tail: false,
                         avoid: Some(w),
                     });
@@ -181,7 +182,7 @@ impl Master {
             let attempts = job.earlier.get(&chunk.first).map_or(0, Vec::len) as u32;
             let again = chunk.count == 1 && attempts < job.retries;
             match kept {
-                Some(frame) if again => {
+                Some((frame, parts)) if again => {
                     job.earlier
                         .entry(chunk.first)
                         .or_default()
@@ -190,6 +191,7 @@ impl Master {
                     self.cut_ahead.push_front(CutChunk {
                         chunk,
                         frame,
+                        parts,
                         tail: false,
                         avoid: Some(w),
                     });

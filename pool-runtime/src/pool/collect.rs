@@ -178,8 +178,8 @@ where
     };
     while let Some(failure) = stream.advance(|found| {
         let (index, outcome) = match found {
-            Found::Arrived(origin, RawOutcome::Value(bytes)) => {
-                match codec::decode::<T::Output>(bytes) {
+            Found::Arrived(origin, RawOutcome::Value(bytes, part)) => {
+                match codec::decode_parts::<T::Output>(bytes, part) {
                     Ok(value) => {
                         store(usize::try_from(origin.index).unwrap_or(usize::MAX), value);
                         return None;

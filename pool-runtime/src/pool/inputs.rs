@@ -2,11 +2,13 @@
 //! the task's arguments or a reference to them ([`Input`]).
 
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use serde::Serialize;
 
 use super::resume::{Resume, Verdict};
 use crate::codec;
+use crate::frame::Part;
 use crate::master::{Encoded, JobInputs};
 use crate::protocol;
 
@@ -20,7 +22,12 @@ mod sealed {
 /// themselves, or a reference to them.
 ///
 /// With references, the inputs are encoded straight from the caller's memory: nothing is
-/// cloned, and the caller keeps its data. Implemented for `A` and `&A`, for every task.
+/// cloned, and the caller keeps its data. Under MPI, [`Pool::map`](crate::Pool::map) sends a
+/// large borrowed vector of numbers, `String` or [`Bulk`](crate::Bulk) (a task's whole
+/// argument, 64 KiB or more) from the caller's memory without copying it at all; the other
+/// calls copy it once into their message (their streams and handles may outlive the
+/// borrow). An owned one is moved into its message by every call. Implemented for `A` and
+/// `&A`, for every task.
 ///
 /// # Examples
 ///
@@ -51,17 +58,39 @@ mod sealed {
 pub trait Input<A>: sealed::Sealed<A> {
     /// The arguments.
     fn args(&self) -> &A;
+
+    /// True for a reference: the arguments live in the caller's memory for the whole call
+    /// that takes them, so a `map` may send them from there (see `crate::frame`).
+    #[doc(hidden)]
+    const LENT: bool = false;
+
+    /// The arguments themselves, when they are owned (not a reference): they may move into
+    /// the frame that sends them.
+    #[doc(hidden)]
+    fn into_args(self) -> Option<A>
+    where
+        Self: Sized;
 }
 
 impl<A> Input<A> for A {
     fn args(&self) -> &A {
         self
     }
+
+    fn into_args(self) -> Option<A> {
+        Some(self)
+    }
 }
 
 impl<A> Input<A> for &A {
     fn args(&self) -> &A {
         self
+    }
+
+    const LENT: bool = true;
+
+    fn into_args(self) -> Option<A> {
+        None
     }
 }
 
@@ -74,6 +103,8 @@ pub(super) struct InputIter<I, A> {
     /// An input checked against the journal that runs again: its index and encoded bytes
     /// (or why it does not encode), the first item of the next chunk.
     pending: Option<(u64, Result<Vec<u8>, String>)>,
+    /// Large borrowed inputs are sent from the caller's memory ([`InputIter::lend`]).
+    lend: bool,
     args: PhantomData<fn(&A)>,
 }
 
@@ -84,8 +115,22 @@ impl<I, A> InputIter<I, A> {
             next: 0,
             resume: None,
             pending: None,
+            lend: false,
             args: PhantomData,
         }
+    }
+
+    /// Sends large borrowed inputs (plain vectors, `String`s, `Bulk`s of at least
+    /// [`crate::gather::MIN_BYTES`]) from the caller's memory instead of copying them into
+    /// the frame.
+    ///
+    /// # Safety
+    ///
+    /// Every send from that memory must complete before the borrow of the inputs ends: the
+    /// caller drives the job to its end, or drains it, and then calls
+    /// `Master::settle_lent` (as `map` does) before it returns or unwinds.
+    pub(super) unsafe fn lend(&mut self) {
+        self.lend = true;
     }
 
     /// Sends no further inputs.
@@ -141,8 +186,22 @@ where
         }
     }
 
-    fn encode_into(&mut self, frame: &mut Vec<u8>, max: usize, max_bytes: usize) -> Encoded {
+    fn encode_into(
+        &mut self,
+        frame: &mut Vec<u8>,
+        mut parts: Option<&mut Vec<Part>>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Encoded {
         let mut encoded = Encoded::default();
+        // Owned inputs may move into the frame; borrowed ones are sent from the caller's
+        // memory only where that memory is lent.
+        let lent = <I::Item as Input<A>>::LENT;
+        if (lent && !self.lend) || !codec::splittable::<A>() {
+            parts = None;
+        }
+        // Bytes in parts so far: the frame's size counts them.
+        let mut in_parts = 0;
         match self.pending.take() {
             Some((_, Ok(bytes))) => {
                 protocol::push_item::<()>(frame, |b| {
@@ -158,7 +217,7 @@ where
             }
             None => {}
         }
-        while (encoded.count as usize) < max && frame.len() < max_bytes {
+        while (encoded.count as usize) < max && frame.len() + in_parts < max_bytes {
             // A chunk holds consecutive inputs: it ends before one the journal holds.
             if self.resume.as_ref().is_some_and(|r| r.has(self.next)) {
                 break;
@@ -169,6 +228,28 @@ where
             };
             let index = self.next;
             self.next += 1;
+            if let Some(parts) = parts.as_deref_mut() {
+                if let Some(split) = codec::split(item.args(), crate::gather::MIN_BYTES) {
+                    let head = &split.head[..split.head_len];
+                    let at = protocol::push_parted_item(frame, head, split.bytes.len());
+                    let (ptr, len, elem) = (split.bytes.as_ptr(), split.bytes.len(), split.elem);
+                    let part = match item.into_args() {
+                        // Moved into the frame: its bytes stay in its heap buffer, which does
+                        // not move with it.
+                        Some(args) => Part::kept(at, ptr, len, elem, Rc::new(args)),
+                        // SAFETY: the item is a reference (`LENT`) to memory the caller keeps
+                        // for the whole call, which completes every send from it first (the
+                        // contract of `lend`); `ptr` and `len` are its bytes.
+                        None => unsafe {
+                            Part::lend(at, std::slice::from_raw_parts(ptr, len), elem)
+                        },
+                    };
+                    parts.push(part);
+                    in_parts += len;
+                    encoded.count += 1;
+                    continue;
+                }
+            }
             if let Err(e) = protocol::push_item(frame, |b| codec::encode_value(item.args(), b)) {
                 encoded.failed = Some((index, format!("cannot encode the arguments: {e}")));
                 break;

@@ -197,23 +197,37 @@ impl Pool {
     {
         let _ = task;
         let inputs = inputs.into_iter();
+        // The stream is this call's own and is read to its end or dropped here, never
+        // leaked, and its inputs are borrowed for the whole call: large borrowed inputs
+        // may be sent from the caller's memory (`MapUnordered::lend`). Not with a timeout:
+        // a send to a worker stuck in an item might never complete, so each input is copied.
+        fn lend<'p, T: Task, J>(
+            mut stream: MapUnordered<'p, T, J>,
+            options: &Options,
+        ) -> MapUnordered<'p, T, J> {
+            if options.timeout.is_none() {
+                // SAFETY: as said above.
+                unsafe { stream.lend() };
+            }
+            stream
+        }
         match options.journal.clone() {
             None => {
                 let expected = inputs.size_hint().0;
                 let stream = self.unordered(inputs, &options, None);
-                collect_in_order::<T, _>(stream, expected, false)
+                collect_in_order::<T, _>(lend(stream, &options), expected, false)
             }
             Some(path) => match inputs.size_hint() {
                 (low, Some(high)) if low == high => {
                     let stream = self.journaled::<T, _>(inputs, low, &options, &path)?;
-                    collect_in_order::<T, _>(stream, low, true)
+                    collect_in_order::<T, _>(lend(stream, &options), low, true)
                 }
                 _ => {
                     let inputs: Vec<I::Item> = inputs.collect();
                     let count = inputs.len();
                     let stream =
                         self.journaled::<T, _>(inputs.into_iter(), count, &options, &path)?;
-                    collect_in_order::<T, _>(stream, count, true)
+                    collect_in_order::<T, _>(lend(stream, &options), count, true)
                 }
             },
         }
@@ -353,6 +367,7 @@ impl Pool {
             journal_error: None,
             progress: Progress::start(T::NAME, total, options.progress),
             report,
+            lent: false,
             task: PhantomData,
         }
     }

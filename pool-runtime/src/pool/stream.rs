@@ -19,7 +19,7 @@ pub(super) fn decode_outcome<O: serde::de::DeserializeOwned + 'static>(
 ) -> (usize, Result<O, TaskError>) {
     let index = usize::try_from(origin.index).unwrap_or(usize::MAX);
     let outcome = match raw {
-        RawOutcome::Value(bytes) => match codec::decode::<O>(bytes) {
+        RawOutcome::Value(bytes, part) => match codec::decode_parts::<O>(bytes, part) {
             Ok(value) => Ok(value),
             Err(e) => Err(undecodable(origin, e)),
         },
@@ -100,6 +100,8 @@ pub struct MapUnordered<'p, T: Task, I> {
     pub(super) progress: Progress,
     /// With [`Options::stats`]: the pool's statistics when the call began.
     pub(super) report: Option<Stats>,
+    /// Large borrowed inputs are sent from the caller's memory (see [`MapUnordered::lend`]).
+    pub(super) lent: bool,
     pub(super) task: PhantomData<T>,
 }
 
@@ -115,6 +117,22 @@ fn report_call(task: &str, before: &Stats, now: &Stats) {
 const POLL_EVERY: u32 = 64;
 
 impl<T: Task, I> MapUnordered<'_, T, I> {
+    /// Sends large borrowed inputs from the caller's memory, not copied into frames. The
+    /// stream then completes every send from that memory when it ends, or when it is dropped
+    /// before (it waits for the chunks in flight first).
+    ///
+    /// # Safety
+    ///
+    /// The stream must not be leaked (`mem::forget`): only its end or its `Drop` completes
+    /// the sends, and the borrow of the inputs may end right after. `map` owns its stream
+    /// and never leaks it; a stream handed to the user must never lend.
+    pub(super) unsafe fn lend(&mut self) {
+        // SAFETY: the stream completes every send from lent memory before it is gone (at
+        // its end in `next`, or in `drop`), and the caller does not leak it.
+        unsafe { self.source.lend() };
+        self.lent = true;
+    }
+
     /// Sends no further inputs, not even those already cut into a chunk.
     pub(super) fn stop_sending(&mut self) {
         self.source.stop();
@@ -250,6 +268,10 @@ where
             }
             if master.outstanding(self.job) == 0 && self.source.exhausted() {
                 self.done = true;
+                if self.lent {
+                    // Every chunk was answered: complete the sends from the caller's memory.
+                    master.settle_lent(self.job);
+                }
                 if let Some(resume) = &self.source.resume {
                     resume.report();
                 }
@@ -280,10 +302,21 @@ impl<T: Task, I> Drop for MapUnordered<'_, T, I> {
             self.progress.done(self.unpolled);
             self.progress.finish();
             if let Ok(mut master) = self.pool.master.try_borrow_mut() {
+                if self.lent {
+                    // Dropped early (a panic while decoding a result): no send may read the
+                    // caller's memory once the call is gone.
+                    master.settle_lent(self.job);
+                }
                 master.close_job(self.job);
                 if let Some(before) = self.report.take() {
                     report_call(T::NAME, &before, &master.stats());
                 }
+            } else if self.lent {
+                eprintln!(
+                    "pool: internal error: a map that sends from the caller's memory ends \
+                     while the master is busy; aborting"
+                );
+                std::process::abort();
             }
         }
     }

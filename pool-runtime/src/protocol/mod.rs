@@ -26,16 +26,20 @@
 use std::fmt;
 
 use crate::error::TaskFailure;
+use crate::frame::Part;
+use reader::Reader;
 
 mod control;
 mod hello;
+mod reader;
 pub(crate) use control::*;
 pub(crate) use hello::Hello;
 
 /// Bumped whenever a frame layout changes; checked in the start-up handshake. (3: control
 /// frames for shared values, worker contexts and folds; lengths of 4 GiB and more; large
-/// frames announced with their length and sent in pieces.)
-pub(crate) const VERSION: u32 = 3;
+/// frames announced with their length and sent in pieces. 4: large frames announced with
+/// their out-of-band parts, each sent and received as messages of its own.)
+pub(crate) const VERSION: u32 = 4;
 
 /// The length that says "a `u64` length follows" (items of 4 GiB or more).
 const LONG: u32 = u32::MAX;
@@ -90,107 +94,6 @@ impl fmt::Display for ProtocolError {
 
 fn malformed(what: impl Into<String>) -> ProtocolError {
     ProtocolError(what.into())
-}
-
-/// A bounds-checked little-endian reader over one frame.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    frame: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], frame: &'static str) -> Self {
-        Reader {
-            bytes,
-            pos: 0,
-            frame,
-        }
-    }
-
-    #[inline]
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ProtocolError> {
-        let rest = self.bytes.len() - self.pos;
-        if n > rest {
-            return Err(malformed(format!(
-                "{} frame: {what} needs {n} bytes at offset {} but only {rest} remain",
-                self.frame, self.pos
-            )));
-        }
-        let out = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
-    }
-
-    #[inline]
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ProtocolError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
-    }
-
-    #[inline]
-    fn u8(&mut self, what: &str) -> Result<u8, ProtocolError> {
-        Ok(self.array::<1>(what)?[0])
-    }
-    #[inline]
-    fn u32(&mut self, what: &str) -> Result<u32, ProtocolError> {
-        Ok(u32::from_le_bytes(self.array(what)?))
-    }
-    #[inline]
-    fn i32(&mut self, what: &str) -> Result<i32, ProtocolError> {
-        Ok(i32::from_le_bytes(self.array(what)?))
-    }
-    #[inline]
-    fn u64(&mut self, what: &str) -> Result<u64, ProtocolError> {
-        Ok(u64::from_le_bytes(self.array(what)?))
-    }
-
-    #[inline]
-    fn bytes(&mut self, what: &str) -> Result<&'a [u8], ProtocolError> {
-        let len = match self.u32(what)? {
-            // The escape, when a `u64` length follows; without one, the item claims 4 GiB
-            // and is refused as such.
-            LONG if self.bytes.len() - self.pos >= 8 => {
-                usize::try_from(self.u64(what)?).unwrap_or(usize::MAX)
-            }
-            len => len as usize,
-        };
-        self.take(len, what)
-    }
-
-    /// [`Reader::bytes`] for the common case, a short length, without building an error:
-    /// `None` when the length is the `u64` escape or the bytes run short (then `bytes`
-    /// itself says what is wrong).
-    #[inline]
-    fn short_bytes(&mut self) -> Option<&'a [u8]> {
-        let rest = self.bytes.get(self.pos..)?;
-        let len = u32::from_le_bytes(*rest.first_chunk::<4>()?);
-        if len == LONG {
-            return None;
-        }
-        let out = rest.get(4..4 + len as usize)?;
-        self.pos += 4 + len as usize;
-        Some(out)
-    }
-
-    fn str(&mut self, what: &str) -> Result<&'a str, ProtocolError> {
-        let bytes = self.bytes(what)?;
-        std::str::from_utf8(bytes)
-            .map_err(|_| malformed(format!("{} frame: {what} is not UTF-8", self.frame)))
-    }
-
-    fn finish(&self) -> Result<(), ProtocolError> {
-        let rest = self.bytes.len() - self.pos;
-        if rest == 0 {
-            Ok(())
-        } else {
-            Err(malformed(format!(
-                "{} frame: {rest} unexpected trailing bytes",
-                self.frame
-            )))
-        }
-    }
 }
 
 fn put_u32(buf: &mut Vec<u8>, v: u32) {
@@ -274,40 +177,76 @@ pub(crate) fn push_item<E>(
     Ok(())
 }
 
+/// Appends one item whose bytes are `head` followed by `part_len` bytes that travel out of
+/// band (see [`crate::frame`]); returns the offset where those belong.
+pub(crate) fn push_parted_item(buf: &mut Vec<u8>, head: &[u8], part_len: usize) -> usize {
+    let len = head.len() + part_len;
+    match u32::try_from(len) {
+        Ok(short) if short != LONG => put_u32(buf, short),
+        _ => {
+            put_u32(buf, LONG);
+            put_u64(buf, len as u64);
+        }
+    }
+    buf.extend_from_slice(head);
+    buf.len()
+}
+
 /// A decoded TASK frame; `items` yields each item's bytes.
 #[derive(Debug)]
 pub(crate) struct TaskFrame<'a> {
     pub(crate) header: TaskHeader,
-    items: &'a [u8],
+    bytes: &'a [u8],
+    parts: &'a [Part],
 }
 
 impl<'a> TaskFrame<'a> {
     /// Reads the header and checks that exactly `count` well-formed items follow.
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<TaskFrame<'a>, ProtocolError> {
-        let mut r = Reader::new(bytes, "TASK");
+        TaskFrame::decode_parts(bytes, &[])
+    }
+
+    /// [`TaskFrame::decode`] of a frame with out-of-band parts.
+    pub(crate) fn decode_parts(
+        bytes: &'a [u8],
+        parts: &'a [Part],
+    ) -> Result<TaskFrame<'a>, ProtocolError> {
+        let mut r = Reader::with_parts(bytes, parts, "TASK");
         let header = TaskHeader {
             job: r.u32("job id")?,
             task: r.u64("task id")?,
             first: r.u64("first index")?,
             count: r.u32("item count")?,
         };
-        let items = &bytes[r.pos..];
-        for _ in 0..header.count {
-            if r.short_bytes().is_none() {
+        if parts.is_empty() {
+            for _ in 0..header.count {
                 r.bytes("item")?;
+            }
+        } else {
+            for _ in 0..header.count {
+                r.item("item")?;
             }
         }
         r.finish()?;
-        Ok(TaskFrame { header, items })
+        Ok(TaskFrame {
+            header,
+            bytes,
+            parts,
+        })
     }
 
-    /// The items' bytes, in order. Only valid after `decode` checked them.
+    /// The items' bytes, in order (of a frame without parts). Only valid after `decode`
+    /// checked them.
     pub(crate) fn items(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let mut r = Reader::new(self.items, "TASK");
-        (0..self.header.count).map(move |_| match r.short_bytes() {
-            Some(item) => item,
-            None => r.bytes("item").unwrap_or_default(),
-        })
+        let mut r = Reader::new(&self.bytes[TASK_HEADER_LEN..], "TASK");
+        (0..self.header.count).map(move |_| r.bytes("item").unwrap_or_default())
+    }
+
+    /// Each item's in-band bytes and the index of its out-of-band part, which ends it.
+    pub(crate) fn parted_items(&self) -> impl Iterator<Item = (&'a [u8], Option<usize>)> + 'a {
+        let mut r = Reader::with_parts(self.bytes, self.parts, "TASK");
+        r.pos = TASK_HEADER_LEN;
+        (0..self.header.count).map(move |_| r.item("item").unwrap_or_default())
     }
 }
 
@@ -397,6 +336,7 @@ pub(crate) fn finish_result_frame(buf: &mut [u8], count: u32, busy_ns: u64) {
 }
 
 /// Appends an outcome whose bytes `write` appends (an encoded value or a message).
+#[inline]
 pub(crate) fn push_outcome<E>(
     buf: &mut Vec<u8>,
     status: Status,
@@ -422,8 +362,15 @@ pub(crate) struct ResultFrame {
 }
 
 impl ResultFrame {
+    #[cfg(test)]
     pub(crate) fn decode(bytes: &[u8]) -> Result<ResultFrame, ProtocolError> {
-        let mut r = Reader::new(bytes, "RESULT");
+        ResultFrame::decode_parts(bytes, &[])
+    }
+
+    /// [`ResultFrame::decode`] of a frame with out-of-band parts (values only, never a
+    /// message).
+    pub(crate) fn decode_parts(bytes: &[u8], parts: &[Part]) -> Result<ResultFrame, ProtocolError> {
+        let mut r = Reader::with_parts(bytes, parts, "RESULT");
         let header = ResultHeader {
             job: r.u32("job id")?,
             first: r.u64("first index")?,
@@ -435,8 +382,12 @@ impl ResultFrame {
             let status = Status::from_raw(raw).ok_or_else(|| {
                 malformed(format!("RESULT frame: item {i} has unknown status {raw}"))
             })?;
-            let bytes = r.bytes("outcome")?;
-            if status != Status::Ok && std::str::from_utf8(bytes).is_err() {
+            let (bytes, part) = if parts.is_empty() {
+                (r.bytes("outcome")?, None)
+            } else {
+                r.item("outcome")?
+            };
+            if status != Status::Ok && (part.is_some() || std::str::from_utf8(bytes).is_err()) {
                 return Err(malformed(format!(
                     "RESULT frame: item {i} has a message that is not UTF-8"
                 )));
@@ -452,6 +403,8 @@ impl ResultFrame {
 pub(crate) struct Outcomes {
     pos: usize,
     left: u32,
+    /// The next out-of-band part.
+    part: usize,
 }
 
 impl Outcomes {
@@ -459,6 +412,7 @@ impl Outcomes {
         Outcomes {
             pos: RESULT_HEADER_LEN,
             left: header.count,
+            part: 0,
         }
     }
 
@@ -475,15 +429,38 @@ impl Outcomes {
         }
         let mut r = Reader::new(frame, "RESULT");
         r.pos = self.pos;
-        let status = Status::from_raw(*frame.get(r.pos)?)?;
-        r.pos += 1;
-        let bytes = match r.short_bytes() {
-            Some(bytes) => bytes,
-            None => r.bytes("outcome").ok()?,
-        };
+        let status = Status::from_raw(r.u8("status").ok()?)?;
+        let bytes = r.bytes("outcome").ok()?;
         self.pos = r.pos;
         self.left -= 1;
         Some((status, bytes))
+    }
+
+    /// [`Outcomes::next`] of a frame with out-of-band parts: the outcome's in-band bytes,
+    /// and the index of the part that ends it.
+    #[inline]
+    pub(crate) fn next_parted<'f>(
+        &mut self,
+        frame: &'f [u8],
+        parts: &'f [Part],
+    ) -> Option<(Status, &'f [u8], Option<usize>)> {
+        if parts.is_empty() {
+            return self
+                .next(frame)
+                .map(|(status, bytes)| (status, bytes, None));
+        }
+        if self.left == 0 {
+            return None;
+        }
+        let mut r = Reader::with_parts(frame, parts, "RESULT");
+        r.pos = self.pos;
+        r.part = self.part;
+        let status = Status::from_raw(r.u8("status").ok()?)?;
+        let (bytes, part) = r.item("outcome").ok()?;
+        self.pos = r.pos;
+        self.part = r.part;
+        self.left -= 1;
+        Some((status, bytes, part))
     }
 }
 

@@ -390,3 +390,97 @@ fn write_corpus_when_asked() {
     trailing.extend_from_slice(b"junk");
     write("task", "trailing-bytes.bin", &trailing);
 }
+
+/// A received part of `bytes` at offset `at` of the in-band bytes.
+fn part(at: usize, bytes: &[u8]) -> Part {
+    let mut buf = crate::frame::Buffer::with_capacity(1, bytes.len());
+    // SAFETY: the buffer has room for `bytes`, written before its length is set.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr(), bytes.len());
+        buf.set_len_bytes(bytes.len());
+    }
+    Part {
+        at,
+        len: bytes.len(),
+        data: crate::frame::Data::Received(buf),
+    }
+}
+
+/// Items and outcomes whose ends are out-of-band parts read as if the parts' bytes were in
+/// place; a part that does not end its item, or lies outside every item, is refused.
+#[test]
+fn parts_end_their_items() {
+    let mut buf = Vec::new();
+    begin_task_frame(&mut buf, 7, 0xfeed, 40);
+    push_item::<()>(&mut buf, |b| {
+        b.extend_from_slice(b"ab");
+        Ok(())
+    })
+    .unwrap();
+    let at = push_parted_item(&mut buf, &[5], 4);
+    push_item::<()>(&mut buf, |b| {
+        b.push(9);
+        Ok(())
+    })
+    .unwrap();
+    finish_task_frame(&mut buf, 3);
+    let parts = [part(at, b"wxyz")];
+    let task = TaskFrame::decode_parts(&buf, &parts).unwrap();
+    let items: Vec<_> = task.parted_items().collect();
+    assert_eq!(
+        items,
+        [
+            (&b"ab"[..], None),
+            (&[5u8][..], Some(0)),
+            (&[9u8][..], None)
+        ]
+    );
+    // Flattened, it is the same frame without parts.
+    let flat = crate::frame::flatten(&buf, &parts);
+    let whole: Vec<&[u8]> = TaskFrame::decode(&flat).unwrap().items().collect();
+    assert_eq!(
+        whole,
+        [&b"ab"[..], &[5, b'w', b'x', b'y', b'z'][..], &[9][..]]
+    );
+    // Without its part, the item is short; with a part one byte too long, it does not end
+    // the item; a part after the last item, or in the header, belongs to none.
+    assert!(TaskFrame::decode(&buf).is_err());
+    assert!(TaskFrame::decode_parts(&buf, &[part(at, b"wxyz!")]).is_err());
+    assert!(TaskFrame::decode_parts(&flat, &[part(flat.len(), b"!")]).is_err());
+    let err = TaskFrame::decode_parts(&flat, &[part(3, b"!")]).unwrap_err();
+    assert!(err.0.contains("belongs to no item"), "{err}");
+
+    let mut result = Vec::new();
+    begin_result_frame(&mut result, 7, 40);
+    push_message(&mut result, Status::Failed, "no");
+    push_outcome::<()>(&mut result, Status::Ok, |b| {
+        b.push(3);
+        Ok(())
+    })
+    .unwrap();
+    let at = result.len();
+    // The outcome's length counts its part.
+    let len_at = result.len() - 5;
+    result[len_at..len_at + 4].copy_from_slice(&(1u32 + 3).to_le_bytes());
+    finish_result_frame(&mut result, 2, 1);
+    let parts = [part(at, b"xyz")];
+    let frame = ResultFrame::decode_parts(&result, &parts).unwrap();
+    let mut outcomes = Outcomes::new(&frame.header);
+    assert_eq!(
+        outcomes.next_parted(&result, &parts),
+        Some((Status::Failed, &b"no"[..], None))
+    );
+    assert_eq!(
+        outcomes.next_parted(&result, &parts),
+        Some((Status::Ok, &[3u8][..], Some(0)))
+    );
+    assert_eq!(outcomes.next_parted(&result, &parts), None);
+    // A message is never out of band.
+    let mut message = Vec::new();
+    begin_result_frame(&mut message, 7, 40);
+    push_message(&mut message, Status::Failed, "n");
+    finish_result_frame(&mut message, 1, 1);
+    let at = message.len() - 1;
+    message.truncate(at);
+    assert!(ResultFrame::decode_parts(&message, &[part(at, b"n")]).is_err());
+}

@@ -14,9 +14,13 @@ use crate::signals;
 /// How often a waiting master asks whether to stop waiting.
 const SIGNAL_CHECK: Duration = Duration::from_millis(20);
 
+/// A frame from a worker thread: its worker, tag and bytes (frames between threads hold
+/// every byte themselves: no out-of-band parts).
+type FromWorker = (usize, i32, Vec<u8>);
+
 pub(crate) struct LocalMaster {
     to_workers: Vec<Sender<(i32, Vec<u8>)>>,
-    from_workers: Receiver<Incoming>,
+    from_workers: Receiver<FromWorker>,
     /// By worker; `None` once given up ([`MasterLink::abandon`]).
     threads: Vec<Option<JoinHandle<()>>>,
 }
@@ -24,7 +28,16 @@ pub(crate) struct LocalMaster {
 struct LocalWorker {
     id: usize,
     from_master: Receiver<(i32, Vec<u8>)>,
-    to_master: Sender<Incoming>,
+    to_master: Sender<FromWorker>,
+}
+
+fn incoming((worker, tag, bytes): FromWorker) -> Incoming {
+    Incoming {
+        worker,
+        tag,
+        bytes,
+        parts: Vec::new(),
+    }
 }
 
 impl LocalMaster {
@@ -87,7 +100,7 @@ impl MasterLink for LocalMaster {
                 return None;
             }
             match self.from_workers.recv_timeout(SIGNAL_CHECK) {
-                Ok(incoming) => return Some(incoming),
+                Ok(frame) => return Some(incoming(frame)),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     panic!("pool: every worker thread has exited")
@@ -97,7 +110,7 @@ impl MasterLink for LocalMaster {
     }
 
     fn try_recv(&mut self) -> Option<Incoming> {
-        self.from_workers.try_recv().ok()
+        self.from_workers.try_recv().ok().map(incoming)
     }
 
     fn reclaim_send_buffer(&mut self) -> Option<Vec<u8>> {
@@ -156,10 +169,8 @@ impl WorkerLink for LocalWorker {
     }
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
-        let _ = self.to_master.send(Incoming {
-            worker: self.id,
-            tag: tag as i32,
-            bytes: std::mem::take(frame),
-        });
+        let _ = self
+            .to_master
+            .send((self.id, tag as i32, std::mem::take(frame)));
     }
 }

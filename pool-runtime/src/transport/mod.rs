@@ -10,6 +10,7 @@ pub(crate) mod sim;
 
 use std::time::{Duration, Instant};
 
+use crate::frame::Part;
 use crate::protocol::Tag;
 
 /// One frame received by the master.
@@ -20,6 +21,9 @@ pub(crate) struct Incoming {
     /// The raw tag: an unknown tag is the master's to report, not the transport's.
     pub(crate) tag: i32,
     pub(crate) bytes: Vec<u8>,
+    /// Its out-of-band parts ([`crate::frame`]), received into memory of their own; empty
+    /// (and not allocated) for most frames.
+    pub(crate) parts: Vec<Part>,
 }
 
 /// The master's end: one link to every worker.
@@ -31,6 +35,23 @@ pub(crate) trait MasterLink {
     /// Queues `frame` for `worker` without blocking: the master must never wait on a send,
     /// or a worker blocked sending a large result to it would deadlock.
     fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>);
+    /// [`MasterLink::send`] of a frame with out-of-band parts: sent from their own memory
+    /// where the transport can ([`MasterLink::out_of_band`]), copied into the frame otherwise.
+    fn send_parts(&mut self, worker: usize, tag: Tag, frame: Vec<u8>, parts: Vec<Part>) {
+        if parts.is_empty() {
+            self.send(worker, tag, frame);
+        } else {
+            self.send(worker, tag, crate::frame::flatten(&frame, &parts));
+        }
+    }
+    /// True if [`MasterLink::send_parts`] sends parts from their own memory: only then is it
+    /// worth making them (and lending the caller's memory).
+    fn out_of_band(&self) -> bool {
+        false
+    }
+    /// Completes every send from memory a caller lent (see [`crate::frame::Data::Lent`]),
+    /// once every frame holding such memory has been answered.
+    fn settle_lent(&mut self) {}
     /// Returns the next frame, waiting politely (without burning a core) until one arrives,
     /// or `None` as soon as `stop()` says so (asked every few microseconds of waiting).
     fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming>;
@@ -69,6 +90,11 @@ pub(crate) trait WorkerLink {
     /// Waits (politely) for the next frame from the master, puts its bytes in `frame`
     /// (reusing its capacity) and returns its raw tag.
     fn recv(&mut self, frame: &mut Vec<u8>) -> i32;
+    /// The out-of-band parts of the frame [`WorkerLink::recv`] or [`WorkerLink::try_recv`]
+    /// returned last (see [`crate::frame`]): received into memory of their own.
+    fn take_parts(&mut self) -> Vec<Part> {
+        Vec::new()
+    }
     /// Sends a frame to the master. The link may keep the buffer until the send completes
     /// and leave another (empty) one in `frame`; the frame is sent either way. A BYE frame
     /// completes every send before it returns.

@@ -195,6 +195,7 @@ impl SimLink {
             worker: w,
             tag: tag as i32,
             bytes,
+            parts: Vec::new(),
         })
     }
 }

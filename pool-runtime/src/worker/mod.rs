@@ -10,7 +10,9 @@ mod fold;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::codec;
 use crate::context::{self, WorkerContext};
+use crate::frame::{Buffer, Part};
 use crate::protocol::{self, ContextFrame, Hello, Status, Tag, TaskFrame};
 use crate::registry::Registry;
 use crate::transport::WorkerLink;
@@ -32,16 +34,19 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
     let mut frame = Vec::new();
     let mut folds = Folds::default();
     // Frames taken ahead of time (to see whether more chunks are queued, see `fold`).
-    let mut queue: VecDeque<(i32, Vec<u8>)> = VecDeque::new();
+    let mut queue: VecDeque<(i32, Vec<u8>, Vec<Part>)> = VecDeque::new();
     // Time per item of the last chunk; unknown (taken as long) before the first.
     let mut item_ns = u64::MAX;
     let code = loop {
-        let tag = match queue.pop_front() {
-            Some((tag, bytes)) => {
+        let (tag, mut parts) = match queue.pop_front() {
+            Some((tag, bytes, parts)) => {
                 frame = bytes;
-                tag
+                (tag, parts)
             }
-            None => link.recv(&mut frame),
+            None => {
+                let tag = link.recv(&mut frame);
+                (tag, link.take_parts())
+            }
         };
         let tag = Tag::from_raw(tag).ok_or(tag);
         let fold_job = match tag {
@@ -51,6 +56,12 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
             _ => None,
         };
         let fold_chunk = fold_job.is_some();
+        if !parts.is_empty() && (fold_chunk || tag != Ok(Tag::Task)) {
+            // Only a chunk's arguments are decoded from their parts: anything else gets
+            // its bytes in place.
+            frame = crate::frame::flatten(&frame, &parts);
+            parts.clear();
+        }
         if fold_job.is_none_or(|job| !folds.pending_for(job)) {
             // An acknowledgement waits for nothing else: replies keep the order of the chunks.
             folds.flush(link, &mut out);
@@ -64,13 +75,14 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
                     // Chunks already here: acknowledge later, in one frame (see `fold`).
                     let mut spare = Vec::new();
                     while let Some(tag) = link.try_recv(&mut spare) {
-                        queue.push_back((tag, std::mem::take(&mut spare)));
+                        queue.push_back((tag, std::mem::take(&mut spare), link.take_parts()));
                     }
                     if queue.len() <= 1 {
                         folds.flush(link, &mut out);
                     }
                 } else {
-                    item_ns = run_chunk(registry, link.rank(), &frame, &mut out, track);
+                    item_ns =
+                        run_chunk(registry, link.rank(), (&frame, &mut parts), &mut out, track);
                     link.send(Tag::Result, &mut out);
                 }
             }
@@ -176,7 +188,7 @@ pub(crate) fn answer(tag: Tag, frame: &[u8], out: &mut Vec<u8>) -> Option<Tag> {
                     folds.run_chunk(registry, 0, frame, false);
                     folds.take_ack(out).then_some(Tag::Folded)
                 } else {
-                    run_chunk(registry, 0, frame, out, false);
+                    run_chunk(registry, 0, (frame, &mut Vec::new()), out, false);
                     Some(Tag::Result)
                 }
             }
@@ -199,16 +211,20 @@ pub(crate) fn hello(host: String) -> Hello {
     }
 }
 
-/// Runs every item of one TASK frame and writes the RESULT frame into `out`; returns the time
-/// the items took, in nanoseconds each (0 when none ran).
+/// Runs every item of one TASK frame (its bytes and out-of-band parts, which the items'
+/// decoding takes) and writes the RESULT frame into `out`; returns the time the items took,
+/// in nanoseconds each (0 when none ran).
 pub(crate) fn run_chunk(
     registry: &Registry,
     rank: usize,
-    frame: &[u8],
+    (frame, parts): (&[u8], &mut Vec<Part>),
     out: &mut Vec<u8>,
     track: bool,
 ) -> u64 {
-    let task = match TaskFrame::decode(frame) {
+    // Each item's part is taken out of the frame for its decoding, which keeps it; the
+    // frame still says where the parts were.
+    let mut taken: Vec<Option<Buffer>> = parts.iter_mut().map(Part::take).collect();
+    let task = match TaskFrame::decode_parts(frame, parts) {
         Ok(task) => task,
         Err(e) => {
             // Answer anyway, so the master can fail the chunk it sent instead of waiting.
@@ -238,12 +254,28 @@ pub(crate) fn run_chunk(
     if track {
         signals::worker_chunk(entry.name(), header.job, header.first, header.count);
     }
-    for (index, item) in (header.first..).zip(task.items()) {
-        if track {
-            signals::worker_item(index);
+    if parts.is_empty() {
+        for (index, item) in (header.first..).zip(task.items()) {
+            if track {
+                signals::worker_item(index);
+            }
+            if let Err(failure) = protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b))
+            {
+                protocol::push_message(out, Status::of(&failure), failure.message());
+            }
         }
-        if let Err(failure) = protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b)) {
-            protocol::push_message(out, Status::of(&failure), failure.message());
+    } else {
+        for (index, (item, part)) in (header.first..).zip(task.parted_items()) {
+            if track {
+                signals::worker_item(index);
+            }
+            let part = part.and_then(|p| taken.get_mut(p)?.take());
+            let invoked = codec::with_input_part(part, || {
+                protocol::push_outcome(out, Status::Ok, |b| entry.invoke(item, b))
+            });
+            if let Err(failure) = invoked {
+                protocol::push_message(out, Status::of(&failure), failure.message());
+            }
         }
     }
     if track {

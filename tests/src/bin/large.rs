@@ -76,6 +76,40 @@ fn add_floats(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
     a.iter().zip(&b).map(|(x, y)| x + y).collect()
 }
 
+/// A large borrowed argument, sent from the caller's memory by `map`, back as a result
+/// (both out of band): each element plus one.
+#[pool_task]
+fn plus_one(data: Vec<f64>) -> Vec<f64> {
+    data.iter().map(|x| x + 1.0).collect()
+}
+
+#[pool_task]
+fn text_len(text: String) -> u64 {
+    text.len() as u64
+}
+
+#[pool_task]
+fn shorts_sum(data: Bulk<u16>) -> u64 {
+    data.iter().map(|&x| u64::from(x)).sum()
+}
+
+/// A result whose decoding on the master panics for the value 3 (its `Deserialize`).
+#[derive(serde::Serialize)]
+struct Boom(u64);
+
+impl<'de> serde::Deserialize<'de> for Boom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Boom, D::Error> {
+        let v = u64::deserialize(d)?;
+        assert!(v != 3, "boom while decoding result 3");
+        Ok(Boom(v))
+    }
+}
+
+#[pool_task]
+fn boom(data: Vec<f64>) -> Boom {
+    Boom(data[0] as u64)
+}
+
 #[pool_task]
 fn ones(i: u64) -> Vec<f64> {
     vec![1.0 + (i % 2) as f64; 20_000]
@@ -107,9 +141,74 @@ fn mixed_results(pool: &Pool) -> Result<(), Error> {
         assert_eq!(t.len(), format!("{i}:").len() * (n / 2));
         assert_eq!(b[n - 1], ((n - 1) as u16) ^ (i as u16));
     }
+    borrowed_inputs(pool)?;
     // A fold whose values are large: 100 vectors of 20,000 ones or twos.
     let sum = pool.fold(ones, 0..100u64, add_floats)?.expect("100 values");
     assert_eq!((sum.len(), sum[0], sum[19_999]), (20_000, 150.0, 150.0));
+    Ok(())
+}
+
+/// Large borrowed inputs through `map`, sent from the caller's memory (several to a chunk,
+/// every fifth one small, so copied into the frame), and owned ones through `map_unordered`,
+/// moved into their frames; then through a journal, whose rerun reuses every outcome (their
+/// inputs' digests and their records are whole).
+fn borrowed_inputs(pool: &Pool) -> Result<(), Error> {
+    let options = Options::new().chunksize(4);
+    let n = |i: usize| if i % 5 == 0 { 3 } else { 9_000 + 100 * i };
+    let vectors: Vec<Vec<f64>> = (0..24)
+        .map(|i| (0..n(i)).map(|k| (k + i) as f64).collect())
+        .collect();
+    let check = |out: &[Vec<f64>]| {
+        for (i, v) in out.iter().enumerate() {
+            assert_eq!((v.len(), v[n(i) - 1]), (n(i), (n(i) + i) as f64));
+        }
+    };
+    check(&pool.map_with(plus_one, &vectors, options.clone())?);
+    // Owned, through a stream: each input moves into its frame and is sent from there.
+    let mut owned: Vec<(usize, Vec<f64>)> = pool
+        .map_unordered(plus_one, vectors.clone())
+        .map(|(i, out)| (i, out.expect("plus_one succeeds")))
+        .collect();
+    owned.sort_by_key(|&(i, _)| i);
+    check(&owned.into_iter().map(|(_, v)| v).collect::<Vec<_>>());
+    let texts: Vec<String> = (0..24).map(|i| "t".repeat(n(i) * 8)).collect();
+    let lens = pool.map_with(text_len, &texts, options.clone())?;
+    assert!(
+        lens.iter()
+            .enumerate()
+            .all(|(i, &l)| l == (n(i) * 8) as u64)
+    );
+    let shorts: Vec<Bulk<u16>> = (0..24)
+        .map(|i| Bulk((0..n(i) * 4).map(|k| k as u16).collect()))
+        .collect();
+    let sums = pool.map_with(shorts_sum, &shorts, options.clone())?;
+    for (i, s) in sums.iter().enumerate() {
+        let expected: u64 = (0..n(i) * 4).map(|k| u64::from(k as u16)).sum();
+        assert_eq!(*s, expected);
+    }
+    // A map that lends its inputs and panics while decoding a result, with chunks still in
+    // flight: the panic leaves the call only once no send reads the caller's memory, and the
+    // pool goes on.
+    let lent = vectors.clone();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.map_with(boom, &lent, options.clone())
+    }));
+    assert!(caught.is_err(), "decoding result 3 panics");
+    // Freed at once: nothing reads it any more.
+    drop(lent);
+    check(&pool.map_with(plus_one, &vectors, options.clone())?);
+    let journal = std::env::temp_dir().join(format!("pool-large-{}.journal", std::process::id()));
+    let _ = std::fs::remove_file(&journal);
+    let journaled = options.journal(&journal);
+    check(&pool.map_with(plus_one, &vectors, journaled.clone())?);
+    let before = pool.stats().replies;
+    check(&pool.map_with(plus_one, &vectors, journaled)?);
+    assert_eq!(
+        pool.stats().replies,
+        before,
+        "the rerun reuses every outcome"
+    );
+    std::fs::remove_file(&journal).expect("the journal was written");
     Ok(())
 }
 
@@ -134,9 +233,12 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         }
         Some("argument") => {
             let data = marked(len);
-            // By reference: the caller keeps its data, nothing is cloned.
+            // By reference: the caller keeps its data, nothing is cloned; `submit` copies it
+            // into its frame, `map` sends it from the caller's memory.
             let out = pool.submit(big_argument, &data).wait()?;
             assert_eq!(out, expected);
+            let out = pool.map(big_argument, [&data])?;
+            assert_eq!(out, std::slice::from_ref(&expected));
         }
         other => panic!("usage: large mixed|result|argument [GIB], not {other:?}"),
     }

@@ -10,7 +10,9 @@ use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 
+use super::parts::{PendingSend, isend, receive_bulk};
 use super::{ANNOUNCE, SMALL};
+use crate::frame::Part;
 use crate::transport::Waiter;
 
 /// The most bytes one MPI message carries here: MPI counts are `int` (2 GiB), so a larger
@@ -22,24 +24,6 @@ pub(super) const MAX_PIECE: usize = if cfg!(test) {
 } else {
     1 << 30
 };
-
-/// A send in progress.
-pub(super) struct PendingSend {
-    pub(super) request: ffi::MPI_Request,
-    /// The requests of the further pieces of a frame larger than [`MAX_PIECE`] (empty, and
-    /// not allocated, for every other frame).
-    pub(super) more: Vec<ffi::MPI_Request>,
-    /// Owned by the pending send until MPI says it completed; its heap buffer never moves.
-    pub(super) buf: Vec<u8>,
-    /// Values sent from their own memory (see [`crate::gather`]), kept until the send
-    /// completed (empty, and not allocated, for every other frame).
-    pub(super) _keep: Vec<Box<dyn std::any::Any>>,
-}
-
-/// The announcement of a frame on the bulk communicator: its length.
-pub(super) fn announcement(len: usize) -> [u8; 8] {
-    (len as u64).to_le_bytes()
-}
 
 /// A receive posted ahead of time.
 pub(super) struct Posted {
@@ -236,129 +220,6 @@ pub(super) fn free_communicators(comm: &mut ManuallyDrop<SimpleCommunicator>, bu
     }
 }
 
-/// Receives the frame of `len` bytes from `source` waiting on the bulk communicator (one was
-/// announced) into `buf`, reusing its capacity: for each piece (see [`MAX_PIECE`]), a matched
-/// probe, then `MPI_Mrecv` of exactly its size straight into its place. Returns its tag.
-pub(super) fn receive_bulk(
-    comm: ffi::MPI_Comm,
-    source: c_int,
-    len: usize,
-    buf: &mut Vec<u8>,
-) -> c_int {
-    buf.clear();
-    buf.reserve_exact(len);
-    let mut at = 0;
-    loop {
-        // SAFETY: every out-parameter is a valid local; MPI_Mrecv writes exactly `count` bytes
-        // (the probed piece's size) at offset `at` of `buf`, whose capacity is `len`; a piece
-        // that would not fit is not received (the sender announced `len`), and only bytes
-        // that were written are counted into the length.
-        unsafe {
-            let mut message = ffi::RSMPI_MESSAGE_NULL;
-            let mut status: ffi::MPI_Status = std::mem::zeroed();
-            ffi::MPI_Mprobe(source, ffi::RSMPI_ANY_TAG, comm, &mut message, &mut status);
-            let mut count: c_int = 0;
-            ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count);
-            let piece = usize::try_from(count).unwrap_or(0);
-            assert!(
-                piece <= len - at,
-                "pool: internal error: a bulk frame larger than announced"
-            );
-            ffi::MPI_Mrecv(
-                buf.as_mut_ptr().add(at).cast(),
-                count,
-                ffi::RSMPI_UINT8_T,
-                &mut message,
-                &mut status,
-            );
-            at += piece;
-            buf.set_len(at);
-            if at >= len {
-                return status.MPI_TAG;
-            }
-        }
-    }
-}
-
-/// Starts a non-blocking send of `buf` (in pieces of at most [`MAX_PIECE`] bytes) and
-/// returns it as a pending send.
-pub(super) fn isend(comm: ffi::MPI_Comm, dest: c_int, tag: c_int, buf: Vec<u8>) -> PendingSend {
-    isend_gathered(comm, dest, tag, buf, Vec::new())
-}
-
-/// Starts a non-blocking send of the frame `buf` with `segments` in its holes: the bytes of
-/// `buf` up to the first segment, that segment's own memory, the bytes up to the next, and so
-/// on, as consecutive messages of at most [`MAX_PIECE`] bytes (the receiver takes them into
-/// one buffer: [`receive_bulk`]). The values stay in the pending send until it completes.
-pub(super) fn isend_gathered(
-    comm: ffi::MPI_Comm,
-    dest: c_int,
-    tag: c_int,
-    buf: Vec<u8>,
-    segments: Vec<crate::gather::Segment>,
-) -> PendingSend {
-    let mut parts: Vec<(*const u8, usize)> = Vec::new();
-    let mut from = 0;
-    for s in &segments {
-        parts.push((buf[from..s.at].as_ptr(), s.at - from));
-        parts.push((s.ptr, s.len));
-        from = s.at;
-    }
-    parts.push((buf[from..].as_ptr(), buf.len() - from));
-    let mut requests = parts
-        .iter()
-        .filter(|&&(_, len)| len > 0)
-        .flat_map(|&(ptr, len)| {
-            (0..len).step_by(MAX_PIECE).map(move |at| {
-                // SAFETY: `at < len`, so the piece lies within its part.
-                (unsafe { ptr.add(at) }, MAX_PIECE.min(len - at))
-            })
-        })
-        .map(|(ptr, len)| {
-            // SAFETY: a request handle is plain data that MPI_Isend overwrites.
-            let mut request: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
-            // SAFETY: the piece lies in `buf` or in a segment's value, which both move into the
-            // returned PendingSend (their heap buffers do not move with them), and whose owner
-            // keeps them alive and unchanged until MPI_Test or MPI_Wait reports every piece
-            // complete; its length fits an int.
-            unsafe {
-                ffi::MPI_Isend(
-                    ptr.cast(),
-                    len as c_int,
-                    ffi::RSMPI_UINT8_T,
-                    dest,
-                    tag,
-                    comm,
-                    &mut request,
-                );
-            }
-            request
-        });
-    // An empty frame is one empty message.
-    // SAFETY: as above, for an empty message.
-    let request = requests.next().unwrap_or_else(|| unsafe {
-        let mut request = ffi::RSMPI_REQUEST_NULL;
-        ffi::MPI_Isend(
-            buf.as_ptr().cast(),
-            0,
-            ffi::RSMPI_UINT8_T,
-            dest,
-            tag,
-            comm,
-            &mut request,
-        );
-        request
-    });
-    let more = requests.collect();
-    let keep = segments.into_iter().map(|s| s.keep).collect();
-    PendingSend {
-        request,
-        more,
-        buf,
-        _keep: keep,
-    }
-}
-
 /// Completes the oldest send of `pending`, waiting for it if `wait`; returns its buffer if it
 /// completed.
 pub(super) fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Vec<u8>> {
@@ -429,27 +290,54 @@ impl Endpoint {
         }
     }
 
-    /// The next frame, if one has arrived: `(source, tag, bytes)`, an announced large frame
-    /// taken from the bulk communicator in its place. A receive taken is posted again into
-    /// `spare` at the next call.
-    pub(super) fn take(&mut self, spare: &mut Option<Vec<u8>>) -> Option<(c_int, c_int, Vec<u8>)> {
+    /// Completes every send from memory a caller lent ([`crate::frame::Data::Lent`]),
+    /// waiting for each: the caller's frames have all been answered, so their receivers have
+    /// them already.
+    pub(super) fn settle_lent(&mut self) {
+        for send in self.pending.iter_mut().filter(|s| s.lent()) {
+            for request in std::iter::once(&mut send.request).chain(send.more.iter_mut()) {
+                // SAFETY: a request from MPI_Isend, or MPI_REQUEST_NULL once complete (waiting
+                // on that returns at once).
+                unsafe {
+                    ffi::MPI_Wait(request, ffi::RSMPI_STATUS_IGNORE);
+                }
+            }
+            // Complete: MPI no longer reads the lent memory.
+            send.parts.clear();
+        }
+    }
+
+    /// The next frame, if one has arrived, an announced large frame taken from the bulk
+    /// communicator in its place. A receive taken is posted again into `spare` at the next
+    /// call.
+    pub(super) fn take(&mut self, spare: &mut Option<Vec<u8>>) -> Option<Taken> {
         if !self.pending.is_empty() {
             self.complete_sends(false);
         }
         let (source, mut tag, mut bytes) = self.posted.try_take(spare)?;
+        let mut parts = Vec::new();
         if tag == ANNOUNCE {
-            let len = bytes
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_le_bytes);
-            let len = usize::try_from(len).expect("pool: a frame larger than memory");
-            // Into the posted receive's buffer, grown to the frame's size: it comes back as a
-            // spare for the next receive, so the next large frame lands in memory already
-            // mapped.
-            tag = receive_bulk(self.bulk.get(), source, len, &mut bytes);
+            // Into the posted receive's buffer, grown to the frame's in-band size: it comes
+            // back as a spare for the next receive, so the next large frame lands in memory
+            // already mapped. Out-of-band parts land in memory of their own.
+            let announce = bytes.clone();
+            (tag, parts) = receive_bulk(self.bulk.get(), source, &announce, &mut bytes);
         }
-        Some((source, tag, bytes))
+        Some(Taken {
+            source,
+            tag,
+            bytes,
+            parts,
+        })
     }
+}
+
+/// A frame [`Endpoint::take`] took.
+pub(super) struct Taken {
+    pub(super) source: c_int,
+    pub(super) tag: c_int,
+    pub(super) bytes: Vec<u8>,
+    pub(super) parts: Vec<Part>,
 }
 
 impl Drop for Endpoint {

@@ -15,11 +15,15 @@
 //! one buffer. Frames of any size thus keep their order and need no size limit but memory, and
 //! no fixed buffer.
 //!
-//! A worker's large result of a plain type (a `Vec` of numbers, a `String`, a `Bulk`) is not
-//! copied into its RESULT frame at all: the frame has a hole where the value's bytes belong,
-//! and the frame's bytes before the hole, the value's own memory, and the bytes after go as
-//! consecutive messages of that one frame (`endpoint::isend_gathered`, [`crate::gather`]); the
-//! value is dropped once the send has completed.
+//! A large plain value (a `Vec` of numbers, a `String`, a `Bulk`) is an out-of-band part of
+//! its frame ([`crate::frame`]): a worker's result moved into its RESULT frame
+//! ([`crate::gather`]), an owned input the master moves into its TASK frame, a borrowed input
+//! of the master's `map` (sent from the caller's memory). The frame's bytes before the
+//! part, the part's own memory, and the bytes after go as consecutive messages of that one
+//! frame (`endpoint::isend_parts`); the announcement says where each part belongs and the
+//! size of its elements, and the receiver takes each part into memory of its own of that
+//! element type ([`crate::frame::Buffer`]), which decoding then takes over as the value's
+//! vector: no copy on either side but MPI's own.
 //!
 //! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
 //! bytes on the first one ([`send_small`] and [`send_now`] check): that matters, because Open MPI 4.1 writes a
@@ -38,6 +42,7 @@
 //! 1 s chunks held every other worker's results back).
 
 mod endpoint;
+mod parts;
 
 use std::os::raw::c_int;
 
@@ -46,8 +51,10 @@ use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 use super::{Incoming, MasterLink, Waiter, WorkerLink};
+use crate::frame::Part;
 use crate::protocol::Tag;
 use endpoint::*;
+use parts::*;
 
 /// Frames up to this size land in receives posted ahead of time; larger ones go through the
 /// bulk communicator.
@@ -104,19 +111,31 @@ impl MasterLink for MpiMaster {
     }
 
     fn send(&mut self, worker: usize, tag: Tag, frame: Vec<u8>) {
+        self.send_parts(worker, tag, frame, Vec::new());
+    }
+
+    fn send_parts(&mut self, worker: usize, tag: Tag, frame: Vec<u8>, parts: Vec<Part>) {
         let rank = c_int::try_from(worker + 1).expect("rank fits in an int");
         let end = &mut self.end;
         let comm = end.comm.as_raw();
-        if frame.len() <= SMALL {
+        if frame.len() <= SMALL && parts.is_empty() {
             end.pending
                 .push_back(send_small(comm, rank, tag as c_int, frame));
-        } else {
-            let announce = announcement(frame.len()).to_vec();
-            let send = isend(end.bulk.get(), rank, tag as c_int, frame);
-            end.pending.push_back(send);
-            end.pending
-                .push_back(send_small(comm, rank, ANNOUNCE, announce));
+            return;
         }
+        let (frame, parts, announce) = announced(frame, parts);
+        let send = isend_parts(end.bulk.get(), rank, tag as c_int, frame, parts);
+        end.pending.push_back(send);
+        end.pending
+            .push_back(send_small(comm, rank, ANNOUNCE, announce));
+    }
+
+    fn out_of_band(&self) -> bool {
+        true
+    }
+
+    fn settle_lent(&mut self) {
+        self.end.settle_lent();
     }
 
     fn recv(&mut self, stop: &mut dyn FnMut() -> bool) -> Option<Incoming> {
@@ -132,11 +151,12 @@ impl MasterLink for MpiMaster {
         if let Some(spare) = spare {
             self.end.free.push(spare);
         }
-        let (source, tag, bytes) = taken?;
+        let taken = taken?;
         Some(Incoming {
-            worker: usize::try_from(source).unwrap_or(0).saturating_sub(1),
-            tag,
-            bytes,
+            worker: usize::try_from(taken.source).unwrap_or(0).saturating_sub(1),
+            tag: taken.tag,
+            bytes: taken.bytes,
+            parts: taken.parts,
         })
     }
 
@@ -239,6 +259,8 @@ fn broadcast(comm: &SimpleCommunicator, bytes: &mut [u8]) {
 pub(crate) struct MpiWorker {
     end: Endpoint,
     rank: usize,
+    /// The out-of-band parts of the frame received last.
+    parts: Vec<Part>,
 }
 
 impl MpiWorker {
@@ -250,6 +272,7 @@ impl MpiWorker {
         MpiWorker {
             rank: usize::try_from(comm.rank()).unwrap_or(0),
             end: Endpoint::new(comm, 0, WORKER_POSTED, MAX_WORKER_SENDS),
+            parts: Vec::new(),
         }
     }
 }
@@ -269,10 +292,15 @@ impl WorkerLink for MpiWorker {
         let mut waiter = std::mem::take(&mut self.end.waiter);
         // The buffer of the frame before becomes the next posted receive.
         let mut spare = Some(std::mem::take(frame));
-        let (_, tag, bytes) = waiter.wait(|| self.end.take(&mut spare));
+        let taken = waiter.wait(|| self.end.take(&mut spare));
         self.end.waiter = waiter;
-        *frame = bytes;
-        tag
+        *frame = taken.bytes;
+        self.parts = taken.parts;
+        taken.tag
+    }
+
+    fn take_parts(&mut self) -> Vec<Part> {
+        std::mem::take(&mut self.parts)
     }
 
     fn send(&mut self, tag: Tag, frame: &mut Vec<u8>) {
@@ -289,15 +317,13 @@ impl WorkerLink for MpiWorker {
                 end.complete_sends(true);
             }
             let buf = std::mem::replace(frame, end.free.pop().unwrap_or_default());
-            let len = buf.len() + segments.iter().map(|s| s.len).sum::<usize>();
-            let announce = announcement(len);
-            end.pending.push_back(isend_gathered(
-                end.bulk.get(),
-                0,
-                tag as c_int,
-                buf,
-                segments,
-            ));
+            let parts: Vec<Part> = segments
+                .into_iter()
+                .map(crate::gather::Segment::into_part)
+                .collect();
+            let (buf, parts, announce) = announced(buf, parts);
+            end.pending
+                .push_back(isend_parts(end.bulk.get(), 0, tag as c_int, buf, parts));
             send_now(comm, 0, ANNOUNCE, &announce);
         }
         if tag == Tag::Bye {
@@ -311,9 +337,10 @@ impl WorkerLink for MpiWorker {
         // As in `recv`: the frame's buffer may become the next posted receive.
         let mut spare = Some(std::mem::take(frame));
         match self.end.take(&mut spare) {
-            Some((_, tag, bytes)) => {
-                *frame = bytes;
-                Some(tag)
+            Some(taken) => {
+                *frame = taken.bytes;
+                self.parts = taken.parts;
+                Some(taken.tag)
             }
             None => {
                 *frame = spare.unwrap_or_default();
@@ -336,8 +363,10 @@ impl WorkerLink for MpiWorker {
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
+    use std::rc::Rc;
 
     use super::*;
+    use crate::frame::Buffer;
 
     /// Polls `master` until a frame arrives (the sends below are to this very process).
     fn next(master: &mut MpiMaster) -> Incoming {
@@ -348,9 +377,14 @@ mod tests {
         }
     }
 
+    fn announce(len: usize, parts: &[Part]) -> Vec<u8> {
+        announcement(len, parts).expect("fits")
+    }
+
     /// One process, frames sent to itself: small frames land in posted receives in order,
     /// and a large one arrives whole, in its place, through the bulk communicator (in two
-    /// pieces: `MAX_PIECE` is 1.5 x `SMALL` in unit tests).
+    /// pieces: `MAX_PIECE` is 1.5 x `SMALL` in unit tests); a frame with out-of-band parts
+    /// arrives with each part in memory of its own, of its element size.
     #[test]
     fn frames_of_every_size_arrive_in_order() {
         let Some(universe) = mpi::initialize() else {
@@ -362,7 +396,7 @@ mod tests {
         let mut sends: VecDeque<PendingSend> = [
             send_small(comm, 0, Tag::Result as c_int, vec![1, 2, 3]),
             isend(bulk, 0, Tag::Result as c_int, big.clone()),
-            send_small(comm, 0, ANNOUNCE, announcement(big.len()).to_vec()),
+            send_small(comm, 0, ANNOUNCE, announce(big.len(), &[])),
             send_small(comm, 0, Tag::Bye as c_int, Vec::new()),
             send_small(comm, 0, Tag::Hello as c_int, vec![9; SMALL]),
         ]
@@ -375,42 +409,81 @@ mod tests {
         let second = next(&mut master);
         assert_eq!(second.tag, Tag::Result as i32);
         assert!(second.bytes == big, "the bulk frame arrives whole");
+        assert!(second.parts.is_empty());
         let third = next(&mut master);
         assert_eq!((third.tag, third.bytes.len()), (Tag::Bye as i32, 0));
         let last = next(&mut master);
         assert_eq!((last.tag, last.bytes.len()), (Tag::Hello as i32, SMALL));
-        // A frame with a value in its hole, sent from the value's own memory (in two pieces),
-        // arrives as one frame, as if the value had been copied into it.
-        let value: Vec<u8> = (0..2 * SMALL).map(|i| (i / 7) as u8).collect();
-        let mut expected = vec![1, 2];
-        expected.extend_from_slice(&value);
-        expected.extend_from_slice(&[3, 4]);
-        let segment = crate::gather::Segment {
-            at: 2,
-            ptr: value.as_ptr(),
-            len: value.len(),
-            keep: Box::new(value),
-        };
-        sends.push_back(isend_gathered(
+        // A frame with two values out of band, sent from their own memory (the first in two
+        // pieces), the second at the very end: its in-band bytes arrive as one buffer, each
+        // value in memory of its own element size.
+        let doubles: Vec<f64> = (0..SMALL / 4).map(|i| i as f64).collect();
+        let text = "x".repeat(SMALL / 2);
+        let doubles_bytes: Vec<u8> = doubles.iter().flat_map(|d| d.to_le_bytes()).collect();
+        let parts = vec![
+            Part::kept(2, doubles.as_ptr().cast(), 2 * SMALL, 8, Rc::new(doubles)),
+            Part::kept(4, text.as_ptr(), text.len(), 1, Rc::new(text.clone())),
+        ];
+        let announced = announce(4, &parts);
+        sends.push_back(isend_parts(
             bulk,
             0,
             Tag::Result as c_int,
             vec![1, 2, 3, 4],
-            vec![segment],
+            parts,
         ));
-        sends.push_back(send_small(
-            comm,
-            0,
-            ANNOUNCE,
-            announcement(expected.len()).to_vec(),
-        ));
-        let gathered = next(&mut master);
-        assert_eq!(gathered.tag, Tag::Result as i32);
-        assert!(
-            gathered.bytes == expected,
-            "the gathered frame arrives whole"
+        sends.push_back(send_small(comm, 0, ANNOUNCE, announced));
+        let mut parted = next(&mut master);
+        assert_eq!(
+            (parted.tag, &parted.bytes[..]),
+            (Tag::Result as i32, &[1u8, 2, 3, 4][..])
         );
+        assert_eq!(
+            parted
+                .parts
+                .iter()
+                .map(|p| (p.at, p.len, p.elem()))
+                .collect::<Vec<_>>(),
+            [(2, 2 * SMALL, 8), (4, text.len(), 1)]
+        );
+        assert!(parted.parts[0].bytes() == doubles_bytes);
+        let buf = parted.parts[0].take().expect("received");
+        assert!(matches!(buf, Buffer::B8(_)));
+        assert_eq!(
+            buf.into_vec::<f64>().unwrap()[SMALL / 4 - 1],
+            (SMALL / 4 - 1) as f64
+        );
+        assert_eq!(parted.parts[1].bytes(), text.as_bytes());
         while complete_oldest(&mut sends, true).is_some() {}
         master.close();
+    }
+
+    #[test]
+    fn announcements_round_trip_and_malformed_ones_are_refused() {
+        let keep: Rc<dyn std::any::Any> = Rc::new(());
+        let parts = vec![
+            Part::kept(3, std::ptr::null(), 7, 1, Rc::clone(&keep)),
+            Part::kept(9, std::ptr::null(), 16, 8, keep),
+        ];
+        let bytes = announce(10, &parts);
+        assert_eq!(
+            read_announcement(&bytes),
+            Some((10, vec![(3, 7, 1), (9, 16, 8)]))
+        );
+        assert_eq!(read_announcement(&bytes[..bytes.len() - 1]), None);
+        let mut beyond = bytes.clone();
+        beyond[..8].copy_from_slice(&8u64.to_le_bytes());
+        assert_eq!(read_announcement(&beyond), None, "a part beyond the frame");
+        assert!(
+            announcement(0, &vec_of_parts(SMALL / 17)).is_none(),
+            "too many to announce"
+        );
+    }
+
+    fn vec_of_parts(n: usize) -> Vec<Part> {
+        let keep: Rc<dyn std::any::Any> = Rc::new(());
+        (0..n)
+            .map(|_| Part::kept(0, std::ptr::null(), 1, 1, Rc::clone(&keep)))
+            .collect()
     }
 }

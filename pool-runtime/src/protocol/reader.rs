@@ -1,0 +1,150 @@
+//! Reading a frame: bounds-checked, little endian, out-of-band parts in their places.
+
+use super::{LONG, ProtocolError, malformed};
+use crate::frame::Part;
+
+/// A bounds-checked little-endian reader over one frame: its in-band bytes, and the
+/// out-of-band parts that belong among them (see [`crate::frame`]), each the end of an item.
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
+    pub(super) frame: &'static str,
+    pub(super) parts: &'a [Part],
+    /// The next part not yet read.
+    pub(super) part: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(bytes: &'a [u8], frame: &'static str) -> Self {
+        Reader {
+            bytes,
+            pos: 0,
+            frame,
+            parts: &[],
+            part: 0,
+        }
+    }
+
+    pub(super) fn with_parts(bytes: &'a [u8], parts: &'a [Part], frame: &'static str) -> Self {
+        Reader {
+            parts,
+            ..Reader::new(bytes, frame)
+        }
+    }
+
+    #[inline]
+    pub(super) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ProtocolError> {
+        let rest = self.bytes.len() - self.pos;
+        if n > rest {
+            return Err(malformed(format!(
+                "{} frame: {what} needs {n} bytes at offset {} but only {rest} remain",
+                self.frame, self.pos
+            )));
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    #[inline]
+    pub(super) fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ProtocolError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
+    #[inline]
+    pub(super) fn u8(&mut self, what: &str) -> Result<u8, ProtocolError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+    #[inline]
+    pub(super) fn u32(&mut self, what: &str) -> Result<u32, ProtocolError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    #[inline]
+    pub(super) fn i32(&mut self, what: &str) -> Result<i32, ProtocolError> {
+        Ok(i32::from_le_bytes(self.array(what)?))
+    }
+    #[inline]
+    pub(super) fn u64(&mut self, what: &str) -> Result<u64, ProtocolError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    #[inline(always)]
+    pub(super) fn len(&mut self, what: &str) -> Result<usize, ProtocolError> {
+        Ok(match self.u32(what)? {
+            // The escape, when a `u64` length follows; without one, the item claims 4 GiB
+            // and is refused as such.
+            LONG if self.bytes.len() - self.pos >= 8 => {
+                usize::try_from(self.u64(what)?).unwrap_or(usize::MAX)
+            }
+            len => len as usize,
+        })
+    }
+
+    #[inline]
+    pub(super) fn bytes(&mut self, what: &str) -> Result<&'a [u8], ProtocolError> {
+        let len = self.len(what)?;
+        self.take(len, what)
+    }
+
+    /// A length-prefixed item whose end may be an out-of-band part: its in-band bytes, and
+    /// the index of its part.
+    #[inline]
+    pub(super) fn item(&mut self, what: &str) -> Result<(&'a [u8], Option<usize>), ProtocolError> {
+        let len = self.len(what)?;
+        if self.part < self.parts.len() {
+            return self.parted_item(len, what);
+        }
+        Ok((self.take(len, what)?, None))
+    }
+
+    /// [`Reader::item`] of an item of `len` bytes while parts remain: out of line, so that
+    /// reading items without parts costs what it did before parts existed.
+    #[inline(never)]
+    fn parted_item(
+        &mut self,
+        len: usize,
+        what: &str,
+    ) -> Result<(&'a [u8], Option<usize>), ProtocolError> {
+        let p = &self.parts[self.part];
+        if p.at < self.pos || p.at - self.pos > len {
+            return Ok((self.take(len, what)?, None));
+        }
+        let head = p.at - self.pos;
+        if head + p.len != len {
+            return Err(malformed(format!(
+                "{} frame: {what} of {len} bytes at offset {} does not end with its \
+                 out-of-band part ({} bytes at offset {})",
+                self.frame, self.pos, p.len, p.at
+            )));
+        }
+        let index = self.part;
+        self.part += 1;
+        Ok((self.take(head, what)?, Some(index)))
+    }
+
+    pub(super) fn str(&mut self, what: &str) -> Result<&'a str, ProtocolError> {
+        let bytes = self.bytes(what)?;
+        std::str::from_utf8(bytes)
+            .map_err(|_| malformed(format!("{} frame: {what} is not UTF-8", self.frame)))
+    }
+
+    pub(super) fn finish(&self) -> Result<(), ProtocolError> {
+        let rest = self.bytes.len() - self.pos;
+        if self.part < self.parts.len() {
+            // A part outside every item (the transport keeps them in order).
+            Err(malformed(format!(
+                "{} frame: an out-of-band part at offset {} belongs to no item",
+                self.frame, self.parts[self.part].at
+            )))
+        } else if rest == 0 {
+            Ok(())
+        } else {
+            Err(malformed(format!(
+                "{} frame: {rest} unexpected trailing bytes",
+                self.frame
+            )))
+        }
+    }
+}
