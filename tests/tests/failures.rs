@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Run, mpirun_command, run};
+use common::{Mpi, Run, mpi, mpirun_command, run, skip};
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
@@ -17,8 +17,13 @@ fn retries(ranks: usize, threads: usize) -> Run {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let mut cmd = if ranks == 1 {
-        Command::new(SCENARIOS)
+    let mut cmd = if ranks <= 1 {
+        let mut cmd = Command::new(SCENARIOS);
+        if ranks == 0 {
+            // Spawn mode, 3 workers.
+            cmd.env("POOL_WORKERS", "3");
+        }
+        cmd
     } else {
         let mut cmd = mpirun_command(ranks);
         cmd.arg(SCENARIOS);
@@ -62,4 +67,22 @@ fn retries_and_quarantine_under_mpirun() {
             );
         }
     }
+}
+
+#[test]
+fn retries_and_quarantine_in_spawn_mode() {
+    if mpi() == Mpi::Mpich {
+        skip(
+            "failures::retries_and_quarantine_in_spawn_mode under MPICH: MPICH 4.0 cannot spawn from a single process",
+        );
+        return;
+    }
+    let r = retries(0, 1);
+    assert!(
+        r.stderr.contains("pool: warning: rank ")
+            && r.stderr
+                .contains("tasks in a row that then succeeded on other workers"),
+        "{}",
+        r.describe()
+    );
 }

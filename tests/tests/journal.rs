@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, mpirun_command, run};
+use common::{Mpi, Run, mpi, mpirun_command, run, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
@@ -20,11 +20,15 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs scenario `args` with `ranks` processes (1: a single process, no launcher), with
-/// the execution log `log`.
+/// Runs scenario `args` with `ranks` processes (1: a single process, no launcher; 0: spawn
+/// mode with 2 workers), with the execution log `log`.
 fn scenario(ranks: usize, args: &[&str], log: &Path) -> Run {
-    let mut cmd = if ranks == 1 {
-        Command::new(SCENARIOS)
+    let mut cmd = if ranks <= 1 {
+        let mut cmd = Command::new(SCENARIOS);
+        if ranks == 0 {
+            cmd.env("POOL_WORKERS", "2");
+        }
+        cmd
     } else {
         let mut cmd = mpirun_command(ranks);
         cmd.arg(SCENARIOS);
@@ -124,6 +128,18 @@ fn failures(ranks: usize) {
         r.describe()
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn journals_in_spawn_mode() {
+    if mpi() == Mpi::Mpich {
+        skip(
+            "journal::journals_in_spawn_mode under MPICH: MPICH 4.0 cannot spawn from a single process",
+        );
+        return;
+    }
+    changed_inputs_rerun(0, "map");
+    failures(0);
 }
 
 #[test]
