@@ -64,6 +64,8 @@ enum Pending {
     Result {
         task: Vec<u8>,
         busy_ns: u64,
+        /// Not a copy: once it is answered, its chunk leaves `seen`.
+        original: bool,
     },
     /// Another frame from the master, handled in its turn.
     Control {
@@ -87,8 +89,9 @@ pub(crate) struct SimLink {
     events: BinaryHeap<Reverse<(u64, u64, usize)>>,
     seq: u64,
     clock: Rc<RefCell<SimClock>>,
-    /// Chunks seen, by job and first index: a copy of a chunk (see `master::backup`) is
-    /// not counted twice in the nominal work.
+    /// Chunks sent and not answered, by job and first index: a copy of a chunk (see
+    /// `master::backup`, which copies only chunks still queued) is not counted twice in the
+    /// nominal work. Only chunks in flight: it stays small however many tasks run.
     seen: std::collections::HashSet<(u32, u64)>,
     /// Master CPU time when the master last left the link.
     left_at: u64,
@@ -169,12 +172,19 @@ impl SimLink {
                 hello.host = format!("sim-node-{}", w / self.config.workers_per_node.max(1));
                 (Tag::Hello, hello.encode())
             }
-            Pending::Result { task, busy_ns } => {
+            Pending::Result {
+                task,
+                busy_ns,
+                original,
+            } => {
                 let mut result = Vec::new();
                 let tag = (self.config.serve)(Tag::Task, &task, &mut result);
                 // A FOLDED frame of one chunk starts as a RESULT frame does.
                 if let Some(header) = protocol::peek_task_header(&task) {
                     protocol::finish_result_frame(&mut result, header.count, busy_ns);
+                    if original {
+                        self.seen.remove(&(header.job, header.first));
+                    }
                 }
                 if self.spare.len() < 64 {
                     self.spare.push(task);
@@ -252,6 +262,7 @@ impl MasterLink for SimLink {
                     Pending::Result {
                         task: frame,
                         busy_ns: busy,
+                        original: !copy,
                     },
                 );
             }
