@@ -8,7 +8,8 @@
 //! - [`dispatch`]: cutting chunks from a job's inputs and sending them;
 //! - [`receive`]: taking in RESULT frames and routing them to their job;
 //! - [`handshake`]: start-up (HELLO) and shutdown (STOP, BYE);
-//! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job.
+//! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job;
+//! - [`drain`]: after SIGINT/SIGTERM, the chunks in flight finish before the job ends.
 //!
 //! The master runs unchanged over MPI, over threads of one process, and over the simulated
 //! transport (`transport::sim`) that shows how it scales to 100,000 workers.
@@ -17,6 +18,7 @@ mod abort;
 mod backup;
 mod context;
 mod dispatch;
+mod drain;
 mod fold;
 mod handshake;
 pub(crate) mod jobs;
