@@ -162,6 +162,7 @@ impl Master {
             })
         });
         job.last_chunk = size;
+        let size = self.within_deadline(id, w, size.max(1), depth)?;
         let mut frame = self.take_buffer();
         loop {
             inputs.skip_done();

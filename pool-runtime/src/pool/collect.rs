@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::inputs::Input;
 use super::{MapUnordered, Options, Pool};
-use crate::error::{Error, TaskError};
+use crate::error::{Error, TaskError, TaskErrorKind};
 use crate::task::Task;
 
 /// Every outcome of a call, in input order.
@@ -18,7 +18,8 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// Only pool-level ones: with [`Options::journal`], [`Error::Journal`].
+    /// Only pool-level ones: with [`Options::journal`], [`Error::Journal`]; when a deadline
+    /// stops the call before every input was sent, [`Error::Deadline`] (see [`Pool::map`]).
     ///
     /// # Examples
     ///
@@ -173,6 +174,8 @@ where
                 }
                 values[index] = Some(value);
             }
+            // The deadline's outcome: the stream ends after it (`deadline_error`).
+            Err(e) if e.kind == TaskErrorKind::NotStarted => {}
             Err(e) => {
                 stream.stop_sending();
                 if first_error.as_ref().is_none_or(|f| e.index < f.index) {
@@ -189,6 +192,9 @@ where
     }
     if let Some(e) = first_error {
         return Err(e.into());
+    }
+    if let Some(e) = stream.deadline_error.take() {
+        return Err(e);
     }
     Ok(values
         .into_iter()
@@ -210,6 +216,9 @@ where
 {
     let mut outcomes: Sparse<T::Output> = Vec::new();
     while let Some((index, outcome)) = stream.next() {
+        if matches!(&outcome, Err(e) if e.kind == TaskErrorKind::NotStarted) {
+            continue;
+        }
         if outcomes.len() <= index {
             outcomes.resize_with(index + 1, || None);
         }
@@ -219,6 +228,9 @@ where
         }
     }
     if let Some(e) = stream.journal_error.take() {
+        return Err(e);
+    }
+    if let Some(e) = stream.deadline_error.take() {
         return Err(e);
     }
     Ok(outcomes)
