@@ -257,10 +257,7 @@ fn parse_deadline(value: Option<&str>) -> Result<Option<DeadlineSpec>, String> {
         return Ok(Some(DeadlineSpec::Off));
     }
     if let Some(unix) = text.strip_prefix('@') {
-        let secs: f64 = unix
-            .trim()
-            .parse()
-            .map_err(|_| bad("is not a Unix time"))?;
+        let secs: f64 = unix.trim().parse().map_err(|_| bad("is not a Unix time"))?;
         let after = Duration::try_from_secs_f64(secs).map_err(|_| bad("is not a Unix time"))?;
         return SystemTime::UNIX_EPOCH
             .checked_add(after)
@@ -276,10 +273,7 @@ fn parse_deadline(value: Option<&str>) -> Result<Option<DeadlineSpec>, String> {
         Some((at, _)) => (&text[..at], text[at..].trim()),
         None => (text, "s"),
     };
-    let secs: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| bad("is not a time"))?;
+    let secs: f64 = number.trim().parse().map_err(|_| bad("is not a time"))?;
     if !(secs >= 0.0) {
         return Err(bad("is not a time"));
     }
@@ -548,11 +542,23 @@ mod tests {
         assert_eq!(p(Some("2.5")), Ok(Some(After(Duration::from_millis(2500)))));
         assert_eq!(p(Some("90m")), Ok(Some(After(Duration::from_secs(5400)))));
         assert_eq!(p(Some("1.5h")), Ok(Some(After(Duration::from_secs(5400)))));
-        assert_eq!(p(Some("2 d")), Ok(Some(After(Duration::from_secs(172_800)))));
+        assert_eq!(
+            p(Some("2 d")),
+            Ok(Some(After(Duration::from_secs(172_800))))
+        );
         assert_eq!(p(Some("@1767225600")), Ok(Some(unix(1_767_225_600))));
-        assert_eq!(p(Some("2026-01-01T00:00:00Z")), Ok(Some(unix(1_767_225_600))));
-        assert_eq!(p(Some("2026-01-01 01:00:00+01:00")), Ok(Some(unix(1_767_225_600))));
-        assert_eq!(p(Some("2025-12-31T19:00:00-05:00")), Ok(Some(unix(1_767_225_600))));
+        assert_eq!(
+            p(Some("2026-01-01T00:00:00Z")),
+            Ok(Some(unix(1_767_225_600)))
+        );
+        assert_eq!(
+            p(Some("2026-01-01 01:00:00+01:00")),
+            Ok(Some(unix(1_767_225_600)))
+        );
+        assert_eq!(
+            p(Some("2025-12-31T19:00:00-05:00")),
+            Ok(Some(unix(1_767_225_600)))
+        );
         assert_eq!(p(Some("1970-01-01T00:00:00Z")), Ok(Some(unix(0))));
         assert_eq!(p(Some("2000-02-29T12:00:00Z")), Ok(Some(unix(951_825_600))));
         assert_eq!(
@@ -563,10 +569,12 @@ mod tests {
         );
         assert_eq!(
             p(Some("tomorrow")),
-            Err("POOL_DEADLINE=\"tomorrow\" is not a time; use seconds after the pool starts \
+            Err(
+                "POOL_DEADLINE=\"tomorrow\" is not a time; use seconds after the pool starts \
                  (5400, or with a unit: 90m, 1.5h), a Unix time (@1767225600), a UTC or offset \
                  time (2026-01-01T00:00:00Z, 2026-01-01T01:00:00+01:00), or off"
-                .to_owned())
+                    .to_owned()
+            )
         );
         assert!(p(Some("10w")).unwrap_err().contains("has an unknown unit"));
         assert!(p(Some("-5")).unwrap_err().contains("is not a time"));
@@ -580,9 +588,11 @@ mod tests {
         assert!(p(Some("2026-13-01T00:00:00Z")).is_err());
         assert_eq!(
             p(Some("1767225600")),
-            Err("POOL_DEADLINE=\"1767225600\" is more than 30 years after the start: to give a \
+            Err(
+                "POOL_DEADLINE=\"1767225600\" is more than 30 years after the start: to give a \
                  Unix time, write POOL_DEADLINE=@1767225600"
-                .to_owned())
+                    .to_owned()
+            )
         );
     }
 

@@ -123,17 +123,21 @@ fn sigterm_to_one_process_lets_the_tasks_in_flight_finish_into_the_journal() {
     assert_eq!(r.status, Some(143), "{}", r.describe());
     assert!(took < PROMPT, "{}", r.describe());
     let arrived = drained(&r.stderr).unwrap_or_else(|| panic!("no drain\n{}", r.describe()));
-    eprintln!("drain: one process: {arrived} results arrived in the drain, which ended {took:.2?} after the signal");
+    eprintln!(
+        "drain: one process: {arrived} results arrived in the drain, which ended {took:.2?} after the signal"
+    );
     assert!(arrived > 0, "{}", r.describe());
     assert!(
         r.stderr.contains("none is still in flight")
-            && r
-                .stderr
+            && r.stderr
                 .contains("pool: SIGTERM again: still waiting for the tasks in flight"),
         "{}",
         r.describe()
     );
-    let (done, ran) = (journaled(&dir.join("run.journal")), executed(&dir.join("exec.log")));
+    let (done, ran) = (
+        journaled(&dir.join("run.journal")),
+        executed(&dir.join("exec.log")),
+    );
     assert_eq!(done, ran, "every task that ran is in the journal");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -161,14 +165,17 @@ fn the_drain_ends_at_its_grace_and_a_second_sigint_ends_it_at_once() {
         }
         let r = running.finish();
         let took = signalled.elapsed();
-        assert!(took < Duration::from_secs(2), "took {took:?}\n{}", r.describe());
+        assert!(
+            took < Duration::from_secs(2),
+            "took {took:?}\n{}",
+            r.describe()
+        );
         if case == "grace" {
             assert_eq!(r.status, Some(143), "{}", r.describe());
             assert_eq!(drained(&r.stderr), Some(0), "{}", r.describe());
             assert!(
-                r.stderr.contains(
-                    "2 are still in flight after the grace of 0.3 s (POOL_DRAIN_GRACE)"
-                ),
+                r.stderr
+                    .contains("2 are still in flight after the grace of 0.3 s (POOL_DRAIN_GRACE)"),
                 "{}",
                 r.describe()
             );
@@ -208,8 +215,14 @@ fn sigterm_under_mpirun_lets_the_workers_deliver_what_they_hold() {
         let took = signalled.elapsed();
         assert_ne!(r.status, Some(0), "{}", r.describe());
         assert!(took < PROMPT, "{}", r.describe());
-        let (done, ran) = (journaled(&dir.join("run.journal")), executed(&dir.join("exec.log")));
-        assert!(done.is_subset(&ran), "the journal holds results that never ran");
+        let (done, ran) = (
+            journaled(&dir.join("run.journal")),
+            executed(&dir.join("exec.log")),
+        );
+        assert!(
+            done.is_subset(&ran),
+            "the journal holds results that never ran"
+        );
         let arrived = drained(&r.stderr);
         eprintln!(
             "drain: mpirun ({:?}), SIGTERM to the {target}: {arrived:?} results arrived in the \
@@ -233,4 +246,139 @@ fn sigterm_under_mpirun_lets_the_workers_deliver_what_they_hold() {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// `scenarios journal` of 200 tasks of 100 ms with `POOL_DEADLINE=3` (seconds after the
+/// start) in one process (2 threads) and under `mpirun -n 3`: the run ends by itself at the
+/// deadline, non-zero, with `Error::Deadline`; every task that ran is in the journal, and the
+/// journal and the inputs not started make up all of them. Run again with the journal (and
+/// `POOL_DEADLINE=off`), it finishes without running anything twice.
+#[test]
+fn a_deadline_ends_the_run_in_time_with_a_full_journal() {
+    let _serial = serial();
+    const N: u64 = 200;
+    for (case, launch) in [("one", &[][..]), ("mpirun", &["mpirun", "-n", "3"][..])] {
+        let dir = scratch(&format!("deadline-{case}"));
+        let mut cmd = journal_run(launch, &dir, N, 100);
+        cmd.env("POOL_THREADS", "2").env("POOL_DEADLINE", "3");
+        let start = Instant::now();
+        let r = common::run(cmd);
+        let took = start.elapsed();
+        assert_eq!(r.status, Some(1), "{}", r.describe());
+        let line = r
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("Error: deadline reached (POOL_DEADLINE=3): "))
+            .unwrap_or_else(|| panic!("no deadline error\n{}", r.describe()));
+        let not_started: u64 = line
+            .split(": ")
+            .nth(2)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {line:?}"));
+        let (done, ran) = (
+            journaled(&dir.join("run.journal")),
+            executed(&dir.join("exec.log")),
+        );
+        eprintln!(
+            "deadline ({case}): ended {took:.2?} after the start; {} results journaled, \
+             {not_started} not started",
+            done.len()
+        );
+        // Three seconds from the pool's start, which follows the process's by MPI's start-up.
+        assert!(
+            took < Duration::from_secs(6),
+            "took {took:?}\n{}",
+            r.describe()
+        );
+        assert!(
+            line.contains("the results that finished are in the journal"),
+            "{line}"
+        );
+        assert_eq!(done, ran, "every task that ran is in the journal");
+        assert_eq!(done.len() as u64 + not_started, N, "{line}");
+        assert!(not_started > 0 && !done.is_empty(), "{line}");
+
+        let mut again = journal_run(launch, &dir, N, 0);
+        again
+            .env("POOL_THREADS", "2")
+            .env("POOL_DEADLINE", "off")
+            .env("POOL_TEST_EXEC_LOG", dir.join("again.log"));
+        let r = common::run(again);
+        r.assert_success();
+        let sum = (0..N).fold(0u64, |a, x| a.wrapping_add(x * x));
+        assert!(
+            r.stdout.contains(&format!("journal sum {sum}")),
+            "{}",
+            r.describe()
+        );
+        let twice: Vec<u64> = executed(&dir.join("again.log"))
+            .intersection(&done)
+            .copied()
+            .collect();
+        assert!(twice.is_empty(), "journaled tasks ran again: {twice:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `Options::deadline` in a pool of threads (`pool_runtime::local`): `map_with` and
+/// `map_outcomes_with` fail with `Error::Deadline`; a `map_unordered_with` stream yields the
+/// results of the tasks sent, then one `NotStarted` error for the first input not started, and
+/// ends. A deadline already past sends nothing.
+#[test]
+fn options_deadline_fails_the_call_instead_of_a_partial_result() {
+    use pool_runtime::{Error, Options, Pool, TaskErrorKind};
+    use tests::sleep_ms;
+    let soon = || Options::new().deadline(Instant::now() + Duration::from_millis(300));
+    pool_runtime::local(2, |pool: &mut Pool| {
+        match pool.map_with(sleep_ms, vec![20u64; 100], soon()) {
+            Err(Error::Deadline {
+                reason,
+                first,
+                not_started: Some(n),
+                journal: None,
+            }) => {
+                assert_eq!(reason, "Options::deadline");
+                assert_eq!(first + n, 100, "first {first}, {n} not started");
+                assert!(n > 50 && first >= 2, "first {first}, {n} not started");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            pool.map_outcomes_with(sleep_ms, vec![20u64; 100], soon()),
+            Err(Error::Deadline { .. })
+        ));
+        let outcomes: Vec<_> = pool
+            .map_unordered_with(sleep_ms, vec![20u64; 100], soon())
+            .expect("no journal")
+            .collect();
+        let (last_index, last) = outcomes.last().expect("outcomes");
+        let e = last
+            .as_ref()
+            .expect_err("the last outcome says what was not started");
+        assert_eq!(e.kind, TaskErrorKind::NotStarted);
+        assert!(
+            e.message.starts_with(&format!(
+                "deadline reached (Options::deadline): {} inputs (from input {last_index} on) \
+                 were not started",
+                100 - last_index
+            )),
+            "{e}"
+        );
+        assert!(
+            outcomes[..outcomes.len() - 1]
+                .iter()
+                .all(|(_, o)| o.is_ok())
+        );
+        assert_eq!(outcomes.len() - 1, *last_index);
+        let past = Options::new().deadline(Instant::now());
+        match pool.map_with(sleep_ms, vec![20u64; 10], past) {
+            Err(Error::Deadline {
+                first: 0,
+                not_started: Some(10),
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    });
 }

@@ -52,7 +52,11 @@ pub(crate) fn fit(
     };
     let per_item = item_ns.max(1.0) * slowness.max(1.0) * SAFETY;
     let room = left_ns - backlog_ns * SAFETY;
-    let items = if room > 0.0 { (room / per_item).floor() } else { 0.0 };
+    let items = if room > 0.0 {
+        (room / per_item).floor()
+    } else {
+        0.0
+    };
     if items >= 1.0 {
         // `as` saturates: an hour of room for 1 ns items is still `usize::MAX` at most.
         Fit::Items((items as usize).min(wanted.max(1)))
@@ -154,7 +158,9 @@ impl Deadlines {
 /// `t` on the monotonic clock, with `now` as the present.
 fn instant_of(t: SystemTime, now: Instant) -> Instant {
     match t.duration_since(SystemTime::now()) {
-        Ok(ahead) => now.checked_add(ahead).unwrap_or(now + Duration::from_secs(1 << 40)),
+        Ok(ahead) => now
+            .checked_add(ahead)
+            .unwrap_or(now + Duration::from_secs(1 << 40)),
         Err(past) => now.checked_sub(past.duration()).unwrap_or(now),
     }
 }
@@ -284,24 +290,42 @@ mod tests {
 
     #[test]
     fn a_chunk_that_fits_goes_whole() {
-        assert_eq!(fit(1000.0 * MS, Some(10.0 * MS), 1.0, 0.0, 8), Fit::Items(8));
+        assert_eq!(
+            fit(1000.0 * MS, Some(10.0 * MS), 1.0, 0.0, 8),
+            Fit::Items(8)
+        );
     }
 
     #[test]
     fn a_chunk_that_does_not_fit_is_cut_to_what_fits() {
         // 100 ms left, 10 ms items, 1.25 times over: 8 items.
-        assert_eq!(fit(100.0 * MS, Some(10.0 * MS), 1.0, 0.0, 50), Fit::Items(8));
+        assert_eq!(
+            fit(100.0 * MS, Some(10.0 * MS), 1.0, 0.0, 50),
+            Fit::Items(8)
+        );
         // A worker twice as slow: 4.
-        assert_eq!(fit(100.0 * MS, Some(10.0 * MS), 2.0, 0.0, 50), Fit::Items(4));
+        assert_eq!(
+            fit(100.0 * MS, Some(10.0 * MS), 2.0, 0.0, 50),
+            Fit::Items(4)
+        );
         // What the worker holds comes first: 40 ms of it leaves room for 4.
-        assert_eq!(fit(100.0 * MS, Some(10.0 * MS), 1.0, 40.0 * MS, 50), Fit::Items(4));
+        assert_eq!(
+            fit(100.0 * MS, Some(10.0 * MS), 1.0, 40.0 * MS, 50),
+            Fit::Items(4)
+        );
         // A worker that seems faster than average is not trusted to be.
-        assert_eq!(fit(100.0 * MS, Some(10.0 * MS), 0.5, 0.0, 50), Fit::Items(8));
+        assert_eq!(
+            fit(100.0 * MS, Some(10.0 * MS), 0.5, 0.0, 50),
+            Fit::Items(8)
+        );
     }
 
     #[test]
     fn a_busy_worker_waits_and_an_idle_one_ends_the_dispatch() {
-        assert_eq!(fit(20.0 * MS, Some(10.0 * MS), 1.0, 10.0 * MS, 4), Fit::NotNow);
+        assert_eq!(
+            fit(20.0 * MS, Some(10.0 * MS), 1.0, 10.0 * MS, 4),
+            Fit::NotNow
+        );
         assert_eq!(fit(12.0 * MS, Some(10.0 * MS), 1.0, 0.0, 4), Fit::Reached);
         assert_eq!(fit(12.5 * MS, Some(10.0 * MS), 1.0, 0.0, 4), Fit::Items(1));
     }
