@@ -213,7 +213,6 @@ fn sigterm_under_mpirun_lets_the_workers_deliver_what_they_hold() {
         }
         let r = running.finish();
         let took = signalled.elapsed();
-        assert_ne!(r.status, Some(0), "{}", r.describe());
         assert!(took < PROMPT, "{}", r.describe());
         let (done, ran) = (
             journaled(&dir.join("run.journal")),
@@ -233,12 +232,17 @@ fn sigterm_under_mpirun_lets_the_workers_deliver_what_they_hold() {
             ran.len()
         );
         if mpi() == Mpi::Mpich && target == "launcher" {
-            skip(
-                "the drain report under MPICH's mpiexec: it forwards the master's output only \
-                 until the first rank ends (checked: the journal holds no result that never ran)",
-            );
+            skip(&format!(
+                "the exit status and the drain report when MPICH's mpiexec is signalled: it \
+                 passes SIGTERM to every rank at once, then sometimes exits 0 or ends before it \
+                 forwarded the master's output (this run: status {:?}, report {arrived:?}; \
+                 checked: the journal holds no result that never ran)",
+                r.status
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
             continue;
         }
+        assert_ne!(r.status, Some(0), "{}", r.describe());
         let arrived = arrived.unwrap_or_else(|| panic!("no drain report\n{}", r.describe()));
         assert!(arrived > 0, "{}", r.describe());
         if target == "master" {
