@@ -30,7 +30,7 @@
 //! since the master may still journal them; the master ends the job when its drain is over. A
 //! second SIGINT ends it at once. In case nothing ever ends the job (a launcher that forwards
 //! SIGTERM but never kills, and a master already gone), a worker ends itself, with a line that
-//! says why and status 128 + the signal, [`WORKER_MARGIN`] after the drain grace
+//! says why and status 128 + the signal, [`drain::WORKER_MARGIN`] after the drain grace
 //! (`alarm(2)`). Worker threads of one process take no signals: the master's thread does.
 //!
 //! A task that crashes the process (SIGSEGV, SIGBUS, SIGILL, SIGFPE, or SIGABRT from `abort`)
@@ -46,7 +46,10 @@ use std::mem::MaybeUninit;
 use std::os::raw::c_int;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
-use std::time::Duration;
+
+mod drain;
+
+pub(crate) use drain::{drain_grace, set_drain_grace};
 
 /// The signal that interrupted the master, or 0.
 static PENDING: AtomicI32 = AtomicI32::new(0);
@@ -54,28 +57,6 @@ static PENDING: AtomicI32 = AtomicI32::new(0);
 static IN_POOL: AtomicBool = AtomicBool::new(false);
 /// True once the master has reported why it ends the job: a signal then ends it quietly.
 static ENDING: AtomicBool = AtomicBool::new(false);
-/// How long the master waits for the chunks in flight after SIGINT/SIGTERM, in milliseconds.
-static DRAIN_GRACE_MS: AtomicU64 = AtomicU64::new(DEFAULT_DRAIN_GRACE.as_millis() as u64);
-
-/// The drain grace when neither `POOL_DRAIN_GRACE` nor `Launch::drain_grace` sets one: shorter
-/// than Slurm's `KillWait` (30 s by default, often 10 s), so the master's report and the
-/// journal sync come before Slurm's SIGKILL.
-pub(crate) const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(5);
-
-/// How long after the drain grace a signalled worker process waits for the job to end before
-/// it ends itself.
-pub(crate) const WORKER_MARGIN: Duration = Duration::from_secs(30);
-
-/// Sets the drain grace (see the module docs); call it before the pool starts, on every rank.
-pub(crate) fn set_drain_grace(grace: Duration) {
-    DRAIN_GRACE_MS.store(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX), SeqCst);
-}
-
-/// How long the master waits for the chunks in flight after SIGINT/SIGTERM.
-pub(crate) fn drain_grace() -> Duration {
-    Duration::from_millis(DRAIN_GRACE_MS.load(Relaxed))
-}
-
 /// The master has written its report and is ending the job: a SIGINT/SIGTERM from now on
 /// (the launcher's answer to `MPI_Abort`) ends the process without a second report.
 pub(crate) fn ending() {
@@ -294,7 +275,7 @@ pub(crate) fn install_worker(rank: usize, host: &'static str) {
     }
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: `on_worker_interrupt` is async-signal-safe.
-        unsafe { handle(sig, on_worker_interrupt) };
+        unsafe { handle(sig, drain::on_worker_interrupt) };
     }
 }
 
@@ -312,53 +293,6 @@ unsafe fn handle(sig: c_int, handler: extern "C" fn(c_int)) {
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(sig, &action, std::ptr::null_mut());
     }
-}
-
-/// The first SIGINT/SIGTERM a worker process got, or 0.
-static WORKER_SIGNAL: AtomicI32 = AtomicI32::new(0);
-
-/// A worker's SIGINT/SIGTERM: it keeps working (see the module docs), and ends itself if the
-/// job has not ended [`WORKER_MARGIN`] after the drain grace; a second SIGINT ends it at once.
-extern "C" fn on_worker_interrupt(sig: c_int) {
-    let first = WORKER_SIGNAL.load(SeqCst);
-    if first != 0 {
-        if sig == libc::SIGINT {
-            // SAFETY: signal(2) and raise(3) are async-signal-safe.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-                libc::raise(sig);
-            }
-        }
-        return;
-    }
-    WORKER_SIGNAL.store(sig, SeqCst);
-    let limit = (drain_grace() + WORKER_MARGIN)
-        .as_secs()
-        .min(u64::from(u32::MAX));
-    // SAFETY: sigaction(2) and alarm(2) are async-signal-safe; `on_worker_alarm` is too.
-    unsafe {
-        handle(libc::SIGALRM, on_worker_alarm);
-        libc::alarm(limit as u32);
-    }
-}
-
-/// The job did not end long after a worker was signalled: it ends itself.
-extern "C" fn on_worker_alarm(_: c_int) {
-    let sig = WORKER_SIGNAL.load(SeqCst);
-    let mut line = Line::new();
-    line.push("pool: rank ")
-        .push_u64(RANK.load(Relaxed) as u64)
-        .push(": ")
-        .push(name(sig))
-        .push(" came ")
-        .push_u64((drain_grace() + WORKER_MARGIN).as_secs())
-        .push(
-            " s ago and the job has not ended (its master is gone, or the launcher does not \
-             end it): exiting\n",
-        );
-    line.write_stderr();
-    // SAFETY: _exit(2) is async-signal-safe.
-    unsafe { libc::_exit(128 + sig) }
 }
 
 /// Writes why a task's process ends: `exit` was called while it ran. On a worker process

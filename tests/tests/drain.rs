@@ -83,7 +83,7 @@ fn journal_run(launch: &[&str], dir: &Path, n: u64, ms: u64) -> Command {
 fn wait_for_journal(running: &mut Running, dir: &Path, count: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let done = journal::inspect(&dir.join("run.journal")).map_or(0, |s| s.done.len() as u64);
+        let done = journal::inspect(dir.join("run.journal")).map_or(0, |s| s.done.len() as u64);
         if done >= count {
             return;
         }
