@@ -20,6 +20,6 @@ scripts/run-examples.sh
 # tests/tests/ joins the list here; slurm.rs does not (its cluster starts ranks with PMIx).
 echo "--- MPICH ($(mpirun.mpich --version | sed -n 's/^ *Version: *//p' | head -1))"
 export MPICC=mpicc.mpich CARGO_TARGET_DIR=target/mpich POOL_TEST_MPIRUN=mpirun.mpich
-cargo test -p tests --test mpi --test reliability --test multihost --test journal --test failures --test ergonomics --test beyond --test large --test timeouts
+cargo test -p tests --test mpi --test reliability --test multihost --test journal --test failures --test ergonomics --test beyond --test large --test timeouts --test drain
 cargo test -p tests --test spawn mpich # spawn mode: refused with a clear error
 scripts/run-examples.sh

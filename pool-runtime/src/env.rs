@@ -8,6 +8,8 @@
 //! | `POOL_MPI=1` | start MPI although no known launcher started the process |
 //! | `POOL_PROGRESS=1` / `0` | show progress even without a terminal / never |
 //! | `POOL_STATS=1` / `path.json` | the run's statistics at shutdown: a table on stderr / JSON |
+//! | `POOL_DRAIN_GRACE=s` | after SIGINT/SIGTERM, how long the chunks in flight may finish (default 5 s) |
+//! | `POOL_DEADLINE=2h` / `@1700000000` / `2025-06-01T18:00:00Z` / `off` | no chunk that would end after this is sent |
 //!
 //! The user-facing table is in the crate documentation (`lib.rs`, "Options and
 //! environment"); this module is where the values are read.
@@ -16,6 +18,10 @@ use std::ffi::OsString;
 use std::os::raw::c_int;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod deadline;
+
+pub(crate) use deadline::{DEADLINE_VAR, DeadlineSpec, deadline};
 
 /// The environment variable that asks a single process for `N` spawned workers.
 pub(crate) const WORKERS_VAR: &str = "POOL_WORKERS";
@@ -195,6 +201,32 @@ fn mpi_launcher_in(var: impl Fn(&str) -> Option<OsString>) -> Option<&'static st
     None
 }
 
+/// The environment variable with the drain grace (seconds).
+pub(crate) const DRAIN_GRACE_VAR: &str = "POOL_DRAIN_GRACE";
+
+/// `POOL_DRAIN_GRACE`: `None` when it is not set (or empty), the grace, or what is wrong.
+pub(crate) fn drain_grace() -> Result<Option<Duration>, String> {
+    parse_drain_grace(std::env::var(DRAIN_GRACE_VAR).ok().as_deref())
+}
+
+fn parse_drain_grace(value: Option<&str>) -> Result<Option<Duration>, String> {
+    let Some(v) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(s) if s >= 0.0 => Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
+            format!(
+                "{DRAIN_GRACE_VAR}={v:?} is too long a time; use a number of seconds shorter than \
+                 the launcher's wait before SIGKILL (Slurm's KillWait), such as {DRAIN_GRACE_VAR}=20"
+            )
+        }),
+        _ => Err(format!(
+            "{DRAIN_GRACE_VAR}={v:?} is not a number of seconds; use a number of seconds (0: no \
+             drain), such as {DRAIN_GRACE_VAR}=20"
+        )),
+    }
+}
+
 /// What `POOL_STATS` asks for at the end of the run.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum StatsRequest {
@@ -339,6 +371,29 @@ mod tests {
             SpawnRequest::choose(None, Some(0)),
             SpawnRequest::Invalid("run_spawning(0, ..): spawn mode needs at least 1 worker".into())
         );
+    }
+
+    #[test]
+    fn drain_grace_values() {
+        let p = parse_drain_grace;
+        assert_eq!(p(None), Ok(None));
+        assert_eq!(p(Some(" ")), Ok(None));
+        assert_eq!(p(Some("0")), Ok(Some(Duration::ZERO)));
+        assert_eq!(p(Some(" 2.5 ")), Ok(Some(Duration::from_millis(2500))));
+        assert_eq!(
+            p(Some("5s")),
+            Err(
+                "POOL_DRAIN_GRACE=\"5s\" is not a number of seconds; use a number of seconds \
+                 (0: no drain), such as POOL_DRAIN_GRACE=20"
+                    .to_owned()
+            )
+        );
+        assert!(
+            p(Some("-1"))
+                .unwrap_err()
+                .contains("is not a number of seconds")
+        );
+        assert!(p(Some("1e30")).unwrap_err().contains("is too long a time"));
     }
 
     #[test]

@@ -64,6 +64,36 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A deadline ([`Options::deadline`](crate::Options::deadline), `POOL_DEADLINE`, or the
+    /// end time of the Slurm job) stopped a call: the inputs from `first` on were not started,
+    /// because the task times measured so far said they would not finish in time. The
+    /// results that finished are in the call's journal, if it has one: run again with it to
+    /// finish the rest.
+    #[error(
+        "deadline reached ({reason}): {}, as the measured task times said they would not \
+         finish in time; {}",
+        not_started_text(*.not_started, *.first),
+        rerun_text(.journal.as_deref())
+    )]
+    Deadline {
+        /// What the deadline was, and where it came from.
+        reason: String,
+        /// The first input not started.
+        first: u64,
+        /// How many inputs were not started, when the input iterator says how many it had.
+        not_started: Option<u64>,
+        /// The call's journal, which holds the results that finished.
+        journal: Option<std::path::PathBuf>,
+    },
+    /// An environment variable of the pool's has a value it cannot use; the message names it
+    /// and says what it takes.
+    #[error("{message}")]
+    Environment {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong, and what to write instead.
+        message: String,
+    },
     /// A rank sent something that does not follow the pool protocol.
     #[error("protocol error from rank {rank}: {message}")]
     Protocol {
@@ -72,6 +102,25 @@ pub enum Error {
         /// What was wrong with it.
         message: String,
     },
+}
+
+fn not_started_text(count: Option<u64>, first: u64) -> String {
+    match count {
+        Some(1) => format!("1 input (input {first}) was not started"),
+        Some(n) => format!("{n} inputs (from input {first} on) were not started"),
+        None => format!("the inputs from input {first} on were not started"),
+    }
+}
+
+fn rerun_text(journal: Option<&std::path::Path>) -> String {
+    match journal {
+        Some(path) => format!(
+            "the results that finished are in the journal {}: run again with it to finish the \
+             rest",
+            path.display()
+        ),
+        None => "without a journal (Options::journal) a rerun starts from the beginning".to_owned(),
+    }
 }
 
 impl fmt::Debug for Error {
@@ -108,6 +157,10 @@ pub enum TaskErrorKind {
     /// message names the limit and the worker, which gets no more tasks), or was not run
     /// because every worker was stuck so.
     TimedOut,
+    /// The item was never sent: a deadline came first ([`Error::Deadline`] says which). A
+    /// [`Pool::map_unordered`](crate::Pool::map_unordered) stream yields one such error, for
+    /// the first input not started, and ends.
+    NotStarted,
 }
 
 /// One task that produced no value: which item, where it ran, and why.
@@ -167,6 +220,7 @@ impl fmt::Display for TaskError {
             TaskErrorKind::Rejected => "was rejected",
             TaskErrorKind::StateInit => "could not build its worker state",
             TaskErrorKind::TimedOut => "timed out",
+            TaskErrorKind::NotStarted => "was not started",
         };
         write!(
             f,
@@ -274,6 +328,31 @@ mod tests {
             }
             .to_string(),
             "protocol error from rank 1: bad"
+        );
+        assert_eq!(
+            Error::Deadline {
+                reason: "POOL_DEADLINE=2h".into(),
+                first: 766,
+                not_started: Some(234),
+                journal: Some("run.journal".into()),
+            }
+            .to_string(),
+            "deadline reached (POOL_DEADLINE=2h): 234 inputs (from input 766 on) were not \
+             started, as the measured task times said they would not finish in time; the \
+             results that finished are in the journal run.journal: run again with it to finish \
+             the rest"
+        );
+        assert_eq!(
+            Error::Deadline {
+                reason: "Options::deadline".into(),
+                first: 9,
+                not_started: None,
+                journal: None,
+            }
+            .to_string(),
+            "deadline reached (Options::deadline): the inputs from input 9 on were not started, \
+             as the measured task times said they would not finish in time; without a journal \
+             (Options::journal) a rerun starts from the beginning"
         );
         let mut e = task_error();
         e.kind = TaskErrorKind::StateInit;

@@ -132,6 +132,7 @@
 //! | [`Options::progress`]`(bool)` | show or hide the progress display, whatever the environment says |
 //! | [`Options::stats`]`(bool)` | print this call's [`Stats`] table on stderr when it ends |
 //! | [`Options::speculative`]`(bool)` | at the end of the call, idle workers run copies of chunks queued behind slow ones (first result wins; a task may run twice) |
+//! | [`Options::deadline`]`(at)` | send no chunk that the measured task times say would end after `at`; the call then fails with [`Error::Deadline`] (how many inputs were not started), never with a partial result |
 //!
 //! Environment variables, read on the master:
 //!
@@ -144,6 +145,8 @@
 //! | `POOL_PROGRESS=1` / `0` | show progress even without a terminal (plain lines, every 5 s at first, and at the end) / never |
 //! | `POOL_STATS=1` | print the run's [`Stats`] as a table on stderr at shutdown (also when a signal or a dead worker ends the run) |
 //! | `POOL_STATS=path.json` | write them as JSON to `path.json` then |
+//! | `POOL_DEADLINE=2h` | a deadline for the pool's `map` calls (as [`Options::deadline`]): seconds after the pool starts (`5400`, `90m`, `1.5h`), `@UNIX_SECONDS`, an RFC 3339 time with its offset (`2026-01-01T00:00:00Z`), or `off`; in a Slurm job with a time limit, the job's end time less the drain grace applies too (the earlier wins) |
+//! | `POOL_DRAIN_GRACE=s` | after SIGINT/SIGTERM, how long the chunks in flight of calls with a journal may finish, journaled, before the job ends (default 5 s; read on every rank; [`Launch::drain_grace`]) |
 //!
 //! # Setup on every rank
 //!

@@ -1,27 +1,55 @@
-//! Signals: the master stops cleanly on SIGINT/SIGTERM, and a worker killed by a fatal signal
-//! says which task it was running.
+//! Signals: the master drains and stops cleanly on SIGINT/SIGTERM, workers finish the chunk in
+//! hand, and a worker killed by a fatal signal says which task it was running.
 //!
 //! **Master.** Launchers end a job with SIGTERM (Slurm at the time limit or on `scancel`,
 //! `mpirun` on Ctrl-C or when a rank died). While the master is inside a pool call, the handler
-//! only records the signal; the pool's next wait (at most a nap later) notices it, writes which
-//! tasks were in flight on which rank, syncs any journal, and ends the whole job with exit
-//! status 128 + the signal number (`Master::interrupted`). Outside a
-//! pool call (the user's own code runs), and at a second signal, the signal's default action
-//! ends the process at once.
+//! only records the signal; the pool's next wait (at most a nap later) notices it and the master
+//! *drains* (`Master::interrupted`, `master/drain.rs`): it sends no further chunk, and when a
+//! call with a journal has chunks in flight, it waits up to the drain grace ([`drain_grace`]:
+//! `POOL_DRAIN_GRACE`, `Launch::drain_grace`, 5 s by default) for them, journaling each result
+//! that arrives. Then it writes how many results arrived during the drain and which tasks were
+//! still in flight on which rank, syncs the journals, and ends the whole job with exit status
+//! 128 + the signal number. Without a journal nothing that arrives could be kept, so there is
+//! no drain.
 //!
-//! **Workers.** A task that crashes the process (SIGSEGV, SIGBUS, SIGILL, SIGFPE, or SIGABRT
-//! from `abort`) cannot be caught like a panic; the handler writes one line naming the rank,
-//! host, task and item, then hands the signal to the handler it replaced (Open MPI's backtrace,
-//! Rust's stack-overflow report) or to the default action. SIGKILL cannot be handled: the
-//! master's report of what each rank held covers it.
+//! A repeated SIGTERM does not cut the drain short: under Slurm, at the time limit, the ranks
+//! get SIGTERM twice 10-30 ms apart (measured). A second SIGINT does (Ctrl-C twice at a
+//! terminal: the user does not want to wait). Outside a pool call (the user's own code runs),
+//! the signal's default action ends the process at once, as it does once the master has
+//! written its report.
+//!
+//! The default grace, 5 s, is shorter than the time Slurm gives between its SIGTERM and its
+//! SIGKILL (`KillWait`: 30 s by default, 10 s on many sites and on the test cluster), so the
+//! report and the journal sync come first. Open MPI's `mpirun` forwards SIGTERM (or Ctrl-C)
+//! to its ranks about a second after it got it and sends SIGKILL about a second later
+//! (measured with Open MPI 4.1): a drain there keeps only what arrives within that second.
+//! MPICH's `mpiexec` forwards SIGTERM at once and never sends SIGKILL.
+//!
+//! **Workers.** A worker process takes SIGINT and SIGTERM (which launchers send to every rank
+//! at once) as a note, not as an order: it finishes the chunks it holds and sends their results,
+//! since the master may still journal them; the master ends the job when its drain is over. A
+//! second SIGINT ends it at once. In case nothing ever ends the job (a launcher that forwards
+//! SIGTERM but never kills, and a master already gone), a worker ends itself, with a line that
+//! says why and status 128 + the signal, [`drain::WORKER_MARGIN`] after the drain grace
+//! (`alarm(2)`). Worker threads of one process take no signals: the master's thread does.
+//!
+//! A task that crashes the process (SIGSEGV, SIGBUS, SIGILL, SIGFPE, or SIGABRT from `abort`)
+//! cannot be caught like a panic; the handler writes one line naming the rank, host, task and
+//! item, then hands the signal to the handler it replaced (Open MPI's backtrace, Rust's
+//! stack-overflow report) or to the default action. SIGKILL cannot be handled: the master's
+//! report of what each rank held covers it.
 //!
 //! Everything a handler does is async-signal-safe: atomics, `write(2)`, `sigaction(2)`,
-//! `raise(3)`; messages are formatted into a stack buffer.
+//! `alarm(2)`, `raise(3)`, `_exit(2)`; messages are formatted into a stack buffer.
 
 use std::mem::MaybeUninit;
 use std::os::raw::c_int;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
+
+mod drain;
+
+pub(crate) use drain::{drain_grace, set_drain_grace};
 
 /// The signal that interrupted the master, or 0.
 static PENDING: AtomicI32 = AtomicI32::new(0);
@@ -29,7 +57,6 @@ static PENDING: AtomicI32 = AtomicI32::new(0);
 static IN_POOL: AtomicBool = AtomicBool::new(false);
 /// True once the master has reported why it ends the job: a signal then ends it quietly.
 static ENDING: AtomicBool = AtomicBool::new(false);
-
 /// The master has written its report and is ending the job: a SIGINT/SIGTERM from now on
 /// (the launcher's answer to `MPI_Abort`) ends the process without a second report.
 pub(crate) fn ending() {
@@ -115,15 +142,8 @@ pub(crate) fn mask_interrupts(block: bool) {
 /// Installs the master's SIGINT and SIGTERM handlers.
 pub(crate) fn install_master() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_interrupt` is async-signal-safe (see there); a zeroed sigaction with an
-        // empty mask is a valid value to fill in.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_interrupt as extern "C" fn(c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
+        // SAFETY: `on_interrupt` is async-signal-safe (see there).
+        unsafe { handle(sig, on_interrupt) };
     }
 }
 
@@ -136,10 +156,18 @@ extern "C" fn on_interrupt(sig: c_int) {
         }
         return;
     }
-    if PENDING.load(SeqCst) != 0 || !IN_POOL.load(SeqCst) {
+    let first = PENDING.load(SeqCst);
+    if first != 0 && sig == libc::SIGTERM {
+        // Slurm sends SIGTERM twice at the time limit: the drain goes on.
+        Line::new()
+            .push("pool: SIGTERM again: still waiting for the tasks in flight (SIGINT ends at once)\n")
+            .write_stderr();
+        return;
+    }
+    if first != 0 || !IN_POOL.load(SeqCst) {
         let mut line = Line::new();
         line.push("pool: ").push(name(sig));
-        if PENDING.load(SeqCst) != 0 {
+        if first != 0 {
             line.push(" again: exiting now\n");
         } else {
             line.push(" while the master runs user code (no pool call): exiting now\n");
@@ -244,6 +272,26 @@ pub(crate) fn install_worker(rank: usize, host: &'static str) {
             let previous = (&raw mut PREVIOUS[i]).cast::<libc::sigaction>();
             libc::sigaction(sig, &action, previous);
         }
+    }
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_worker_interrupt` is async-signal-safe.
+        unsafe { handle(sig, drain::on_worker_interrupt) };
+    }
+}
+
+/// Installs `handler` for `sig`, restarting interrupted system calls (MPI's among them).
+///
+/// # Safety
+///
+/// `handler` must be async-signal-safe.
+unsafe fn handle(sig: c_int, handler: extern "C" fn(c_int)) {
+    // SAFETY: a zeroed sigaction with an empty mask is a valid value to fill in.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(sig, &action, std::ptr::null_mut());
     }
 }
 

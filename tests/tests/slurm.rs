@@ -2,7 +2,10 @@
 //! `scripts/slurm.sh` for these tests, by PID, under a scratch directory, and stopped after
 //! them). `srun` and `sbatch` give what `mpirun` gives; a worker that dies ends an `srun -K`
 //! step with the pool's report; a cancelled job, submitted again with its journal, finishes
-//! without running anything twice; a job at its time limit keeps in its journal what finished.
+//! without running anything twice; a job at its time limit keeps in its journal what finished,
+//! and every task that ran: the master drains after SIGTERM (the workers, signalled too, finish
+//! their chunks), and the pool's deadline (the job's end time, read from Slurm) ends a job
+//! before its limit.
 //! The command and the batch scripts are README.md's, word for word (checked here), with the
 //! test programs in place of `target/release/…`.
 //!
@@ -374,6 +377,15 @@ impl Job<'_> {
     }
 }
 
+/// The number of results the master's drain report says arrived, if it wrote one
+/// (`pool: drained after SIGTERM: 6 results arrived in 0.04 s …`).
+fn drained(stderr: &str) -> Option<u64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("pool: drained after SIG"))?;
+    line.split(": ").nth(2)?.split(' ').next()?.parse().ok()
+}
+
 /// `recipe` with `program args` in place of its program's path.
 fn with_program(recipe: &str, program: &str, args: &[&str]) -> String {
     let words: Vec<&str> = std::iter::once(program)
@@ -651,11 +663,14 @@ fn a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal() {
     const N: u64 = 30_000;
     let dir = scratch("time-limit");
     // README's script (SIGTERM 20 s before the limit, by Slurm's coarse clock: between 10 and
-    // 40 s after the start), and the same without the warning, which the time limit ends
-    // (between 60 and 90 s). Both at once: they mostly sleep.
+    // 40 s after the start: the master drains), and the same without the warning twice: with
+    // POOL_DEADLINE=off, which the time limit ends (between 60 and 90 s), and as it is, which
+    // the pool's deadline (the job's end time, read from Slurm, less the drain grace) ends
+    // before the limit. All at once: they mostly sleep, and the last adds no time.
     let cases = [
         ("warned", BATCH_JOURNAL.to_owned()),
         ("limited", BATCH_JOURNAL.replace(SIGNAL_LINE, "")),
+        ("deadline", BATCH_JOURNAL.replace(SIGNAL_LINE, "")),
     ];
     assert_ne!(cases[1].1, BATCH_JOURNAL);
     let jobs: Vec<_> = cases
@@ -664,15 +679,14 @@ fn a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal() {
             let path = dir.join(format!("{name}.journal"));
             let script = with_program(recipe, SCENARIOS, &str_args(&journal_args(&path, N, 20)));
             let log = dir.join(format!("{name}.log"));
-            let job = cluster.submit(
-                &script,
-                &dir,
-                name,
-                &[
-                    ("POOL_TEST_EXEC_LOG", &log),
-                    ("POOL_TEST_SLEEP_MS", Path::new("20")),
-                ],
-            );
+            let mut env = vec![
+                ("POOL_TEST_EXEC_LOG", log.as_path()),
+                ("POOL_TEST_SLEEP_MS", Path::new("20")),
+            ];
+            if *name == "limited" {
+                env.push(("POOL_DEADLINE", Path::new("off")));
+            }
+            let job = cluster.submit(&script, &dir, name, &env);
             (job, path, log)
         })
         .collect();
@@ -696,6 +710,8 @@ fn a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal() {
             ran_for.as_secs_f64(),
             end.run_time
         );
+        let done = journaled(path, N);
+        let ran: BTreeSet<u64> = executed(log).into_iter().collect();
         if job.name == "warned" {
             // SIGTERM came before the limit: the master stopped, and srun, which Slurm does not
             // signal, passed its report on.
@@ -708,13 +724,60 @@ fn a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal() {
                 "{}",
                 end.describe()
             );
+            // The master drained: the workers, signalled too, finished what they held (a chunk
+            // of 20 ms tasks each, always), and their results are in the journal.
+            let arrived = drained(&end.stderr)
+                .unwrap_or_else(|| panic!("no drain report\n{}", end.describe()));
+            eprintln!(
+                "slurm: job {} ({}): {arrived} results journaled after SIGTERM, in the drain",
+                job.id, job.name
+            );
+            assert!(arrived > 0, "{}", end.describe());
+            assert_eq!(done, ran, "every task that ran is in the journal");
+        } else if job.name == "deadline" {
+            // The pool's deadline ended the job before its limit, with every task that ran in
+            // the journal.
+            assert_eq!(end.state, "FAILED", "{}", end.describe());
+            let line = format!(
+                "Error: deadline reached (the end time of Slurm job {}, less the drain grace of 5 \
+                 s): ",
+                job.id
+            );
+            let not_started: u64 = end
+                .stderr
+                .lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .and_then(|rest| rest.split(' ').next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no deadline error\n{}", end.describe()));
+            // Slurm's count: this job is waited for after the others.
+            let run_time = end
+                .run_time
+                .split(':')
+                .try_fold(0u64, |s, part| Some(s * 60 + part.parse::<u64>().ok()?))
+                .unwrap_or_else(|| panic!("RunTime {:?}", end.run_time));
+            eprintln!(
+                "slurm: job {} ({}): the deadline ended it after {run_time} s: {} results \
+                 journaled, {not_started} not started",
+                job.id,
+                job.name,
+                done.len()
+            );
+            // FAILED, not TIMEOUT: it ended by itself before the limit (which Slurm enforces
+            // 60-90 s after the start).
+            assert_eq!(done, ran, "every task that ran is in the journal");
+            assert_eq!(done.len() as u64 + not_started, N);
         } else {
             // At the limit Slurm signals srun too, which stops passing the ranks' output on:
             // the master's report may be missing from the job's output; the journal is not.
             assert_eq!(end.state, "TIMEOUT", "{}", end.describe());
+            eprintln!(
+                "slurm: job {} ({}): {} results journaled after SIGTERM, in the drain (srun's \
+                 output, which may be cut short at the limit, says)",
+                job.id,
+                job.name,
+                drained(&end.stderr).map_or("?".to_owned(), |n| n.to_string())
+            );
         }
-        let done = journaled(path, N);
-        let ran: BTreeSet<u64> = executed(log).into_iter().collect();
         assert!(
             !done.is_empty() && (done.len() as u64) < N,
             "{} done\n{}",

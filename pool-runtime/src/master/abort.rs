@@ -46,7 +46,7 @@ impl Liveness {
 
     /// A watched process that died, if this look (at most every [`LIVENESS_EVERY`], a few
     /// processes per look: the cost stays flat however many workers share the host) finds one.
-    fn look(&mut self) -> Option<Death> {
+    pub(super) fn look(&mut self) -> Option<Death> {
         if self.pids.is_empty() || self.checked.elapsed() < LIVENESS_EVERY {
             return None;
         }
@@ -69,8 +69,8 @@ impl Liveness {
 /// A worker process found dead, with its wait status when it could be read (a zombie its
 /// launcher has not reaped yet), as `waitpid` reports it.
 #[derive(Clone, Copy, Debug)]
-struct Death {
-    worker: usize,
+pub(super) struct Death {
+    pub(super) worker: usize,
     pid: u32,
     status: Option<i32>,
 }
@@ -105,12 +105,21 @@ impl Master {
         }
     }
 
-    /// Ends the job after a SIGINT/SIGTERM (see [`crate::signals`]): reports what each rank
-    /// held, syncs journals, and aborts every rank with status 128 + the signal number.
+    /// Ends the job after a SIGINT/SIGTERM (see [`crate::signals`]): drains (lets the
+    /// journaled chunks in flight finish, for at most the drain grace), reports what arrived
+    /// and what each rank still held, syncs journals, and aborts every rank with status 128 +
+    /// the signal number.
     pub(crate) fn interrupted(&mut self) -> ! {
         let sig = signals::pending().unwrap_or(libc::SIGTERM);
         // The signal handler has already written the headline and the journal note: mpirun
-        // sends SIGKILL milliseconds after SIGTERM, so the handler says first what matters.
+        // sends SIGKILL a second after SIGTERM, so the handler says first what matters.
+        let grace = signals::drain_grace();
+        if let Some(drained) = self.drain(grace) {
+            eprintln!(
+                "{}",
+                super::drain::summary(&drained, signals::name(sig), grace)
+            );
+        }
         self.abort_run(None, 128 + sig)
     }
 
@@ -168,6 +177,13 @@ impl Master {
                 "pool:   results received so far are in the journal {}: run again with it to \
                  resume\n",
                 journal.path().display()
+            ));
+        }
+        if !note.is_empty() {
+            note.push_str(&format!(
+                "pool:   the tasks in flight may finish first, for at most {:.1} s \
+                 (POOL_DRAIN_GRACE): their results go to the journal too; SIGINT again ends at once\n",
+                signals::drain_grace().as_secs_f64()
             ));
         }
         if note.is_empty() {

@@ -186,6 +186,7 @@ impl Master {
             })
         });
         job.last_chunk = size;
+        let size = self.within_deadline(id, w, size.max(1), depth)?;
         let mut frame = self.take_buffer();
         // Parts are worth making only where the link sends them from their own memory.
         let out_of_band = self.link.out_of_band();

@@ -9,7 +9,9 @@
 //! - [`receive`]: taking in RESULT frames and routing them to their job;
 //! - [`handshake`]: start-up (HELLO) and shutdown (STOP, BYE);
 //! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job;
-//! - [`timeout`]: items that run past their job's timeout, and the workers stuck in them.
+//! - [`timeout`]: items that run past their job's timeout, and the workers stuck in them;
+//! - [`drain`]: after SIGINT/SIGTERM, the chunks in flight finish before the job ends;
+//! - [`deadline`]: no chunk is sent that would end after the call's deadline.
 //!
 //! The master runs unchanged over MPI, over threads of one process, and over the simulated
 //! transport (`transport::sim`) that shows how it scales to 100,000 workers.
@@ -17,7 +19,9 @@
 mod abort;
 mod backup;
 mod context;
+mod deadline;
 mod dispatch;
+mod drain;
 mod fold;
 mod handshake;
 pub(crate) mod jobs;
@@ -114,6 +118,8 @@ pub(crate) struct Master {
     frees: std::sync::Arc<crate::shared::FreeQueue>,
     /// Ids of values shared in this process's store (one process only).
     shared_here: Vec<u64>,
+    /// The pool's deadline and each call's (see `deadline`).
+    deadlines: deadline::Deadlines,
 }
 
 impl Master {
@@ -149,6 +155,7 @@ impl Master {
             folds: fold::FoldStates::default(),
             frees: std::sync::Arc::default(),
             shared_here: Vec::new(),
+            deadlines: deadline::Deadlines::default(),
         }
     }
 
@@ -183,6 +190,7 @@ impl Master {
             return;
         };
         tracing::debug!(job = id, task = job.task, "pool: job closed");
+        self.deadlines.forget(id);
         // Items cut but not sent (in `cut_ahead`): what is outstanding is not in flight and
         // has not arrived. Only then is the queue searched, so closing a waited handle is
         // O(1) however many others are queued.

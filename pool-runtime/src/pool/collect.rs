@@ -8,7 +8,7 @@ use super::inputs::Input;
 use super::stream::{Found, decode_outcome, undecodable};
 use super::{MapUnordered, Options, Pool};
 use crate::codec;
-use crate::error::{Error, TaskError};
+use crate::error::{Error, TaskError, TaskErrorKind};
 use crate::master::RawOutcome;
 use crate::task::Task;
 
@@ -21,7 +21,8 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// Only pool-level ones: with [`Options::journal`], [`Error::Journal`].
+    /// Only pool-level ones: with [`Options::journal`], [`Error::Journal`]; when a deadline
+    /// stops the call before every input was sent, [`Error::Deadline`] (see [`Pool::map`]).
     ///
     /// # Examples
     ///
@@ -199,7 +200,8 @@ where
             Err(e) => Some(Box::new(e)),
         }
     }) {
-        if let Some(e) = failure {
+        // The deadline's outcome: the stream ends after it (`deadline_error`).
+        if let Some(e) = failure.filter(|e| e.kind != TaskErrorKind::NotStarted) {
             stream.stop_sending();
             if first_error.as_ref().is_none_or(|f| e.index < f.index) {
                 first_error = Some(*e);
@@ -214,6 +216,9 @@ where
     }
     if let Some(e) = first_error {
         return Err(e.into());
+    }
+    if let Some(e) = stream.deadline_error.take() {
+        return Err(e);
     }
     Ok(values
         .into_iter()
@@ -235,6 +240,9 @@ where
 {
     let mut outcomes: Sparse<T::Output> = Vec::new();
     while let Some((index, outcome)) = stream.next() {
+        if matches!(&outcome, Err(e) if e.kind == TaskErrorKind::NotStarted) {
+            continue;
+        }
         if outcomes.len() <= index {
             outcomes.resize_with(index + 1, || None);
         }
@@ -244,6 +252,9 @@ where
         }
     }
     if let Some(e) = stream.journal_error.take() {
+        return Err(e);
+    }
+    if let Some(e) = stream.deadline_error.take() {
         return Err(e);
     }
     Ok(outcomes)

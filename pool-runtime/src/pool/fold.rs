@@ -93,6 +93,11 @@ impl Pool {
         I: IntoIterator<Item = F::Args>,
     {
         let _ = (task, combine);
+        assert!(
+            options.deadline.is_none(),
+            "pool: Options::deadline is supported by map_with and map_unordered_with, not \
+             fold_with"
+        );
         let mut plan = options.plan();
         plan.speculative = false;
         if options.prefetch.is_none() {

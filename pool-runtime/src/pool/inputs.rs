@@ -140,6 +140,18 @@ impl<I, A> InputIter<I, A> {
     }
 }
 
+impl<I: Iterator, A> InputIter<I, A> {
+    /// How many inputs are left to send, when the iterator says exactly (journaled
+    /// outcomes ahead not counted).
+    pub(super) fn exact_remaining(&self) -> Option<u64> {
+        let (low, high) = self.iter.as_ref().map_or((0, Some(0)), Iterator::size_hint);
+        (high == Some(low)).then(|| {
+            (low as u64).saturating_sub(self.resume.as_ref().map_or(0, Resume::ahead))
+                + u64::from(self.pending.is_some())
+        })
+    }
+}
+
 impl<I, A> JobInputs for InputIter<I, A>
 where
     I: Iterator<Item: Input<A>>,

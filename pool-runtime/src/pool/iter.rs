@@ -85,7 +85,7 @@ impl Pool {
     }
 
     /// [`Pool::map_iter`] with explicit [`Options`] (`chunksize`, `prefetch`, `progress`;
-    /// a journal does not apply).
+    /// a journal or a deadline is refused with a panic).
     pub fn map_iter_with<T, I>(
         &self,
         task: T,
@@ -100,6 +100,11 @@ impl Pool {
         assert!(
             options.journal.is_none(),
             "pool: Options::journal is supported by map_with, not map_iter_with"
+        );
+        assert!(
+            options.deadline.is_none(),
+            "pool: Options::deadline is supported by map_with and map_unordered_with, not \
+             map_iter_with"
         );
         let inputs = inputs.into_iter();
         let total = match inputs.size_hint() {

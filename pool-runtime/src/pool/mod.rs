@@ -148,6 +148,10 @@ impl Pool {
     /// sent, the tasks already running finish, and the failure with the lowest index is
     /// returned as [`Error::Task`]. Use [`Pool::map_unordered`] to get every outcome.
     ///
+    /// When a deadline (`POOL_DEADLINE`, the end time of the Slurm job, or
+    /// [`Options::deadline`]) stops the call before every input was sent: [`Error::Deadline`],
+    /// once the tasks sent have finished (a task's failure is returned instead, if one failed).
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -256,7 +260,10 @@ impl Pool {
 
     /// Runs `task` on every input and yields `(index, outcome)` pairs as tasks finish, in no
     /// particular order. Every input yields exactly one pair; a failed task yields its
-    /// [`TaskError`](crate::TaskError) and the others go on.
+    /// [`TaskError`](crate::TaskError) and the others go on. When a deadline stops the call
+    /// (see [`Options::deadline`]), the stream yields, after the tasks sent, one error of kind
+    /// [`TaskErrorKind::NotStarted`](crate::TaskErrorKind::NotStarted) for the first input not
+    /// started, whose message says how many were not, and ends.
     ///
     /// Dropping the iterator early sends no further inputs; results of tasks still running
     /// are discarded when they arrive.
@@ -353,6 +360,7 @@ impl Pool {
         let job = master.open_job(T::NAME, T::ID);
         master.set_retries(job, options.retries);
         master.set_timeout(job, options.timeout);
+        master.set_deadline(job, options.deadline);
         let report = options.stats.then(|| master.stats());
         drop(master);
         let mut source = InputIter::new(inputs);
@@ -365,6 +373,7 @@ impl Pool {
             done: false,
             unpolled: 0,
             journal_error: None,
+            deadline_error: None,
             progress: Progress::start(T::NAME, total, options.progress),
             report,
             lent: false,

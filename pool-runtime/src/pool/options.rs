@@ -1,6 +1,7 @@
 //! Per-call settings: [`Options`].
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::master::ChunkPlan;
 
@@ -40,6 +41,7 @@ pub struct Options {
     pub(crate) keep_failures: bool,
     pub(crate) retries: u32,
     pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl Options {
@@ -221,6 +223,56 @@ impl Options {
     #[must_use]
     pub fn speculative(mut self, on: bool) -> Self {
         self.speculative = on;
+        self
+    }
+
+    /// Sends no chunk that the task times measured so far say would finish after `at`; the
+    /// call then ends once the chunks sent have come back, with
+    /// [`Error::Deadline`](crate::Error::Deadline) ("deadline reached (…): 234 inputs (from
+    /// input 766 on) were not started …"), never with a partial result. With a
+    /// [`journal`](Options::journal), what finished is in it: run again with it to finish the
+    /// rest. For `map_with`, `map_unordered_with`, `map_outcomes_with` and `try_map_with`
+    /// (a [`MapUnordered`](crate::MapUnordered) stream yields one
+    /// [`TaskErrorKind::NotStarted`](crate::TaskErrorKind::NotStarted) error, for the first
+    /// input not started, and ends); `map_iter_with` and `fold_with` refuse it.
+    ///
+    /// The pool has a deadline of its own for these calls, when `POOL_DEADLINE` sets one
+    /// (seconds after the pool starts, `90m`, `2h`, `@UNIX_SECONDS`, an RFC 3339 time with its
+    /// offset, or `off`) or when it runs in a Slurm job with a time limit (the job's end time,
+    /// less the drain grace); the earlier one applies.
+    ///
+    /// A chunk is sent when what its worker already holds and the chunk's items, at the
+    /// job's measured time per item (and that worker's measured slowness), end before `at`
+    /// with a margin of 25%; otherwise it is cut to what fits. Until the task is measured
+    /// (each worker's first item), there is nothing to go on: the first items go while `at`
+    /// has not passed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, Instant};
+    /// use pool_runtime::prelude::*;
+    ///
+    /// #[pool_task]
+    /// fn simulate(seed: u64) -> f64 {
+    ///     seed as f64 // minutes of work
+    /// }
+    ///
+    /// #[pool_main]
+    /// fn main(pool: &mut Pool) -> Result<(), Error> {
+    ///     let options = Options::new()
+    ///         .journal("sweep.journal")
+    ///         .deadline(Instant::now() + Duration::from_secs(3 * 3600));
+    ///     match pool.map_with(simulate, 0..10_000, options) {
+    ///         Err(e @ Error::Deadline { .. }) => eprintln!("{e}"), // submit again to finish
+    ///         other => println!("{} results", other?.len()),
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    #[must_use]
+    pub fn deadline(mut self, at: Instant) -> Self {
+        self.deadline = Some(at);
         self
     }
 

@@ -62,7 +62,8 @@ pub(super) fn task_error(
 }
 
 /// One outcome as a [`MapUnordered`] step finds it: arrived from a worker (not decoded
-/// yet), or held by the journal for an input that did not change.
+/// yet), or already made on the master (held by the journal for an input that did not
+/// change, or the deadline's "not started").
 pub(super) enum Found<'a, O> {
     Arrived(Provenance<'a>, RawOutcome<'a>),
     Reused(usize, Result<O, TaskError>),
@@ -97,6 +98,8 @@ pub struct MapUnordered<'p, T: Task, I> {
     pub(super) unpolled: u32,
     /// Why the job's journal failed, once the job is over.
     pub(super) journal_error: Option<Error>,
+    /// The deadline that stopped the job before every input was sent.
+    pub(super) deadline_error: Option<Error>,
     pub(super) progress: Progress,
     /// With [`Options::stats`]: the pool's statistics when the call began.
     pub(super) report: Option<Stats>,
@@ -200,6 +203,49 @@ impl<T: Task, I> fmt::Debug for MapUnordered<'_, T, I> {
     }
 }
 
+impl<T, I> MapUnordered<'_, T, I>
+where
+    T: Task,
+    I: Iterator<Item: Input<T::Args>>,
+{
+    /// After the job's deadline was reached with inputs left: records
+    /// [`Error::Deadline`], sends nothing more, and returns the one outcome that says so (for
+    /// the first input not started).
+    fn not_started(
+        &mut self,
+        master: &crate::master::Master,
+    ) -> Option<(usize, Result<T::Output, TaskError>)> {
+        let reason = master.deadline_reached(self.job)?.to_owned();
+        // Inputs whose outcomes the journal holds are not "not started".
+        self.source.skip_done();
+        if self.source.exhausted() {
+            return None;
+        }
+        let first = self.source.next_index();
+        let not_started = self.source.exact_remaining();
+        self.source.stop();
+        let error = Error::Deadline {
+            reason,
+            first,
+            not_started,
+            journal: self.source.resume.as_ref().map(|r| r.path.clone()),
+        };
+        let index = usize::try_from(first).unwrap_or(usize::MAX);
+        let outcome = TaskError {
+            index,
+            task: T::NAME,
+            rank: 0,
+            host: "the master".to_owned(),
+            kind: TaskErrorKind::NotStarted,
+            message: error.to_string(),
+            attempts: 0,
+            earlier: Vec::new(),
+        };
+        self.deadline_error = Some(error);
+        Some((index, Err(outcome)))
+    }
+}
+
 impl<T, I> Iterator for MapUnordered<'_, T, I>
 where
     T: Task,
@@ -266,7 +312,10 @@ where
                 self.progress.done(1);
                 return Some(item);
             }
-            if master.outstanding(self.job) == 0 && self.source.exhausted() {
+            if master.outstanding(self.job) == 0
+                && (self.source.exhausted() || master.deadline_reached(self.job).is_some())
+            {
+                let not_started = self.not_started(&master);
                 self.done = true;
                 if self.lent {
                     // Every chunk was answered: complete the sends from the caller's memory.
@@ -281,7 +330,7 @@ where
                 if let Some(before) = self.report.take() {
                     report_call(T::NAME, &before, &master.stats());
                 }
-                return None;
+                return not_started.map(|(index, outcome)| take(Found::Reused(index, outcome)));
             }
             master.cut_ahead(self.job, &mut self.source, self.plan);
             // Cutting that chunk may have found an input that does not encode: hand it out

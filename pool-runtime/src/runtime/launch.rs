@@ -31,6 +31,7 @@ use super::*;
 #[must_use = "a `Launch` does nothing until `.run(main)`"]
 pub struct Launch {
     workers: Option<usize>,
+    drain_grace: Option<std::time::Duration>,
     /// The setup, which returns the exit status (non-zero: it failed, and said why).
     init: Option<Box<dyn FnOnce() -> i32>>,
 }
@@ -40,6 +41,7 @@ impl Launch {
     pub fn new() -> Launch {
         Launch {
             workers: None,
+            drain_grace: None,
             init: None,
         }
     }
@@ -74,6 +76,21 @@ impl Launch {
         self
     }
 
+    /// After SIGINT or SIGTERM (`scancel`, Slurm's time limit, Ctrl-C), lets the chunks in
+    /// flight of calls with a [journal](crate::Options::journal) finish for at most `grace`,
+    /// journaling their results, before the job ends (default 5 s; `POOL_DRAIN_GRACE`, in
+    /// seconds, wins over this). Keep it shorter than the time the launcher gives between its
+    /// SIGTERM and its SIGKILL: Slurm's `KillWait` (30 s by default; `scontrol show config`
+    /// shows it), about a second under Open MPI's `mpirun`. `Duration::ZERO`: no drain.
+    ///
+    /// Set here rather than per call, because every rank must know it: a worker process
+    /// that got SIGTERM keeps working for the master until the job ends, and ends itself
+    /// only if nothing has ended the job 30 s after the grace.
+    pub fn drain_grace(mut self, grace: std::time::Duration) -> Launch {
+        self.drain_grace = Some(grace);
+        self
+    }
+
     /// Starts the pool and runs `main` on the master, as [`run`] does (with the options),
     /// and exits the process.
     ///
@@ -95,6 +112,17 @@ impl Launch {
         F: FnOnce(&mut Pool) -> R,
         R: MainResult,
     {
+        match env::drain_grace() {
+            Ok(grace) => {
+                if let Some(grace) = grace.or(self.drain_grace) {
+                    signals::set_drain_grace(grace);
+                }
+            }
+            Err(message) => {
+                eprintln!("Error: {message}");
+                std::process::exit(1);
+            }
+        }
         let request = env::SpawnRequest::from_env_or(self.workers);
         if let env::SpawnRequest::Workers(_) = request {
             spawn::allow_oversubscription();
@@ -160,6 +188,7 @@ impl Debug for Launch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Launch")
             .field("workers", &self.workers)
+            .field("drain_grace", &self.drain_grace)
             .field("init", &self.init.as_ref().map(|_| "FnOnce()"))
             .finish()
     }

@@ -325,7 +325,7 @@ fn drive<T>(
 ) -> T {
     let mut master = Master::new(link);
     let in_pool = signals::enter_pool();
-    let handshake = master.handshake();
+    let handshake = master.handshake().and_then(|()| master.start_deadline());
     drop(in_pool);
     drop(watchdog);
     let (code, value) = match handshake {

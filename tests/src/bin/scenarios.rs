@@ -221,6 +221,10 @@ fn journal(pool: &Pool) -> Result<(), Error> {
     let n: u64 = arg(3).parse().expect("N");
     let ms: u64 = arg(4).parse().expect("MS");
     let options = Options::new().journal(&path);
+    // For tests that signal the master itself, under a launcher.
+    if let Some(file) = std::env::var_os("POOL_TEST_MASTER_PID") {
+        std::fs::write(file, std::process::id().to_string()).expect("write the master's PID");
+    }
     // The sleep reaches the workers through POOL_TEST_SLEEP_MS (set by the test): a run
     // slowed down for a test has the same inputs as the run that resumes it.
     let _ = ms;
