@@ -19,7 +19,8 @@ def key(r):
 def grid(runs, svg_path):
     by = {}
     for r in runs:
-        by.setdefault(key(r), {})[r["policy"]] = r
+        # One row per configuration and number of tasks (W = 100,000 runs at two).
+        by.setdefault(key(r) + (r["tasks"],), {})[r["policy"]] = r
     print("| workers | mean task | tasks | ideal | pool efficiency | pool master busy | pool msgs "
           "| classic efficiency | classic master busy | greedy bound |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -35,11 +36,12 @@ def grid(runs, svg_path):
 def targets(runs):
     by = {}
     for r in runs:
-        by.setdefault(key(r), {})[r["policy"]] = r
+        # One row per configuration and number of tasks (W = 100,000 runs at two).
+        by.setdefault(key(r) + (r["tasks"],), {})[r["policy"]] = r
     print("| configuration | tasks | pool efficiency | greedy bound | pool / bound | master busy "
           "| master peak RSS | handshake + shutdown (master) | wall |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for (w, m, s), p in by.items():
+    for (w, m, s, _), p in by.items():
         pool, greedy = p.get("pool", {}), p.get("greedy", {})
         what = f"W = {w:,}, mean {m:g} ms" + (f", {s:.0%} of workers {pool.get('slowdown', 5):g}x slower" if s else "")
         ratio = pool.get("efficiency", 0) / greedy["efficiency"] if greedy else float("nan")
