@@ -8,18 +8,40 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-mpi.sh --tests
 
+step() { echo "--- $1 (at ${SECONDS} s)"; }
+step "format, lints and docs"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --quiet
-cargo test --workspace
+# The Slurm test at a real time limit mostly waits (about 2 minutes): it runs in the background,
+# beside the examples and the MPICH build and tests, and is waited for at the end.
+limit_test=a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal
+step "tests"
+cargo test --workspace -- --skip "$limit_test"
+# Its binary, run without cargo (which would hold the build directory's lock meanwhile), from
+# the package's directory as cargo runs it.
+slurm_test=$(cargo test -p tests --test slurm --no-run 2>&1 |
+  sed -n 's/.*Executable tests\/slurm.rs (\(.*\))$/\1/p')
+(cd tests && exec "../$slurm_test" "$limit_test" --exact) >target/slurm-time-limit.log 2>&1 &
+limit_pid=$!
+# If a step below fails, the background test is ended too (its cluster stops with it).
+trap 'kill "$limit_pid" 2>/dev/null || true' EXIT
+step "examples"
 scripts/run-examples.sh
 
 # MPICH: built with its own compiler wrapper into its own target directory (mpi-sys does not
 # rebuild when the MPI changes), run with its own launcher (tests/tests/common: launcher());
 # the tests skip, each with its reason, what only Open MPI does. A new file of MPI tests in
 # tests/tests/ joins the list here; slurm.rs does not (its cluster starts ranks with PMIx).
-echo "--- MPICH ($(mpirun.mpich --version | sed -n 's/^ *Version: *//p' | head -1))"
+step "MPICH ($(mpirun.mpich --version | sed -n 's/^ *Version: *//p' | head -1))"
 export MPICC=mpicc.mpich CARGO_TARGET_DIR=target/mpich POOL_TEST_MPIRUN=mpirun.mpich
 cargo test -p tests --test mpi --test reliability --test multihost --test journal --test failures --test ergonomics --test beyond --test large --test timeouts --test drain
 cargo test -p tests --test spawn mpich # spawn mode: refused with a clear error
 scripts/run-examples.sh
+
+step "the Slurm time-limit test (run in the background)"
+status=0
+wait "$limit_pid" || status=$?
+cat target/slurm-time-limit.log
+step "done"
+exit "$status"

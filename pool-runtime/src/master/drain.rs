@@ -78,12 +78,7 @@ impl Master {
             };
             match self.link.recv(&mut stop) {
                 Some(incoming) => {
-                    self.handle(
-                        incoming.worker,
-                        incoming.tag,
-                        incoming.bytes,
-                        incoming.parts,
-                    );
+                    self.handle_incoming(incoming);
                     let now = self.journaled_in_flight(&dead);
                     drained.arrived += left.saturating_sub(now);
                 }

@@ -61,12 +61,7 @@ impl Master {
         self.end_fold(id);
         while self.folds.get(&id).is_some_and(|f| f.waiting > 0) {
             if let Some(incoming) = self.recv() {
-                self.handle(
-                    incoming.worker,
-                    incoming.tag,
-                    incoming.bytes,
-                    incoming.parts,
-                );
+                self.handle_incoming(incoming);
             }
         }
         self.close_job(id);

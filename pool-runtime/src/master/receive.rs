@@ -6,17 +6,13 @@ use super::{CutChunk, Master, schedule};
 use crate::error::TaskErrorKind;
 use crate::frame::{self, Part};
 use crate::protocol::{self, Outcomes, ResultFrame, ResultHeader, Status, Tag, TaskFrame};
+use crate::transport::Incoming;
 
 impl Master {
     /// Handles every frame that has already arrived, without waiting.
     pub(crate) fn receive_available(&mut self) {
         while let Some(incoming) = self.link.try_recv() {
-            self.handle(
-                incoming.worker,
-                incoming.tag,
-                incoming.bytes,
-                incoming.parts,
-            );
+            self.handle_incoming(incoming);
         }
         self.check_timeouts();
     }
@@ -38,12 +34,7 @@ impl Master {
             "pool internal error: waiting for results with no task in flight"
         );
         if let Some(incoming) = self.recv() {
-            self.handle(
-                incoming.worker,
-                incoming.tag,
-                incoming.bytes,
-                incoming.parts,
-            );
+            self.handle_incoming(incoming);
         }
         self.check_timeouts();
     }
@@ -52,16 +43,20 @@ impl Master {
     #[cfg(test)]
     pub(super) fn receive_one_unchecked_for_tests(&mut self) {
         if let Some(incoming) = self.recv() {
-            self.handle(
-                incoming.worker,
-                incoming.tag,
-                incoming.bytes,
-                incoming.parts,
-            );
+            self.handle_incoming(incoming);
         }
     }
 
-    pub(super) fn handle(&mut self, w: usize, tag: i32, mut bytes: Vec<u8>, parts: Vec<Part>) {
+    pub(super) fn handle_incoming(&mut self, incoming: Incoming) {
+        self.handle(
+            incoming.worker,
+            incoming.tag,
+            incoming.bytes,
+            incoming.parts,
+        );
+    }
+
+    fn handle(&mut self, w: usize, tag: i32, mut bytes: Vec<u8>, parts: Vec<Part>) {
         if self.is_stuck(w) {
             // What it held was handed out again or failed when its time ran out.
             return;

@@ -44,6 +44,22 @@ impl Timeouts {
     }
 }
 
+/// Queues `chunk` (its kept frame and parts) first, for a worker other than stuck `w`.
+fn send_again(
+    cut_ahead: &mut std::collections::VecDeque<CutChunk>,
+    chunk: Chunk,
+    (frame, parts): (Vec<u8>, Vec<crate::frame::Part>),
+    w: usize,
+) {
+    cut_ahead.push_front(CutChunk {
+        chunk,
+        frame,
+        parts,
+        tail: false,
+        avoid: Some(w),
+    });
+}
+
 /// The limit of `count` items of a job with timeout `limit`.
 fn limit_of(limit: Duration, count: u32) -> Duration {
     limit.saturating_mul(count.max(1))
@@ -145,14 +161,8 @@ impl Master {
             }
             if i > 0 {
                 // Queued behind the stuck item, never started: it goes to another worker.
-                if let Some((frame, parts)) = kept {
-                    self.cut_ahead.push_front(CutChunk {
-                        chunk,
-                        frame,
-                        parts,
-                        tail: false,
-                        avoid: Some(w),
-                    });
+                if let Some(kept) = kept {
+                    send_again(&mut self.cut_ahead, chunk, kept, w);
                 } else {
                     job.push_failed(
                         Some(w),
@@ -182,19 +192,13 @@ impl Master {
             let attempts = job.earlier.get(&chunk.first).map_or(0, Vec::len) as u32;
             let again = chunk.count == 1 && attempts < job.retries;
             match kept {
-                Some((frame, parts)) if again => {
+                Some(kept) if again => {
                     job.earlier
                         .entry(chunk.first)
                         .or_default()
                         .push((w, message));
                     self.meter.retried(w);
-                    self.cut_ahead.push_front(CutChunk {
-                        chunk,
-                        frame,
-                        parts,
-                        tail: false,
-                        avoid: Some(w),
-                    });
+                    send_again(&mut self.cut_ahead, chunk, kept, w);
                 }
                 _ => job.push_failed(
                     Some(w),
