@@ -13,19 +13,23 @@ step "format, lints and docs"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --quiet
-# The Slurm test at a real time limit mostly waits (about 2 minutes): it runs in the background,
-# beside the examples and the MPICH build and tests, and is waited for at the end.
-limit_test=a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal
+# The tests under Slurm mostly wait (about 2 minutes, for a real time limit): their binary
+# runs in the background, beside the other tests, the examples and the MPICH pass, and is
+# waited for at the end. Run without cargo (which would hold the build directory's lock
+# meanwhile), from the package's directory as cargo runs it.
 step "tests"
-cargo test --workspace -- --skip "$limit_test"
-# Its binary, run without cargo (which would hold the build directory's lock meanwhile), from
-# the package's directory as cargo runs it.
+cargo test --workspace --no-run --quiet
 slurm_test=$(cargo test -p tests --test slurm --no-run 2>&1 |
   sed -n 's/.*Executable tests\/slurm.rs (\(.*\))$/\1/p')
-(cd tests && exec "../$slurm_test" "$limit_test" --exact) >target/slurm-time-limit.log 2>&1 &
-limit_pid=$!
-# If a step below fails, the background test is ended too (its cluster stops with it).
-trap 'kill "$limit_pid" 2>/dev/null || true' EXIT
+(cd tests && exec "../$slurm_test") >target/slurm-tests.log 2>&1 &
+slurm_pid=$!
+# If a step below fails, the background tests end too (their cluster stops with them).
+trap 'kill "$slurm_pid" 2>/dev/null || true' EXIT
+slurm_tests=(srun_and_sbatch_give_what_mpirun_gives a_dead_worker_ends_an_srun_k_step_with_the_pools_report
+  a_cancelled_job_submitted_again_with_its_journal_finishes
+  a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal
+  the_readme_shows_the_recipes_these_tests_run)
+cargo test --workspace -- "${slurm_tests[@]/#/--skip=}"
 step "examples"
 scripts/run-examples.sh
 
@@ -39,9 +43,9 @@ cargo test -p tests --test mpi --test reliability --test multihost --test journa
 cargo test -p tests --test spawn mpich # spawn mode: refused with a clear error
 scripts/run-examples.sh
 
-step "the Slurm time-limit test (run in the background)"
+step "the tests under Slurm (run in the background)"
 status=0
-wait "$limit_pid" || status=$?
-cat target/slurm-time-limit.log
+wait "$slurm_pid" || status=$?
+cat target/slurm-tests.log
 step "done"
 exit "$status"

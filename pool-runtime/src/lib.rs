@@ -132,6 +132,8 @@
 //! | [`Options::progress`]`(bool)` | show or hide the progress display, whatever the environment says |
 //! | [`Options::stats`]`(bool)` | print this call's [`Stats`] table on stderr when it ends |
 //! | [`Options::speculative`]`(bool)` | at the end of the call, idle workers run copies of chunks queued behind slow ones (first result wins; a task may run twice) |
+//! | [`Options::retries`]`(n)` | run a failed item (`Err`, panic, timeout) up to `n` more times, on another worker while there is one |
+//! | [`Options::timeout`]`(d)` | an item that runs longer than `d` fails ([`TaskErrorKind::TimedOut`]); its stuck worker gets no more tasks and does not keep the program from ending |
 //! | [`Options::deadline`]`(at)` | send no chunk that the measured task times say would end after `at`; the call then fails with [`Error::Deadline`] (how many inputs were not started), never with a partial result |
 //!
 //! Environment variables, read on the master:
