@@ -19,22 +19,12 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --quiet
 # meanwhile), from the package's directory as cargo runs it.
 step "tests"
 cargo test --workspace --no-run --quiet
-# The MPICH pass's builds (below) run in the background meanwhile, in their own target
-# directory: the tests mostly wait, and the builds would otherwise add minutes at the end.
-mpich_tests=(--test mpi --test reliability --test multihost --test journal --test failures
-  --test ergonomics --test beyond --test large --test timeouts --test drain)
-(
-  export MPICC=mpicc.mpich CARGO_TARGET_DIR=target/mpich
-  cargo test -p tests --no-run --quiet "${mpich_tests[@]}" --test spawn
-  cargo build --release --quiet -p examples --examples
-) >target/mpich-build.log 2>&1 &
-mpich_build=$!
 slurm_test=$(cargo test -p tests --test slurm --no-run 2>&1 |
   sed -n 's/.*Executable tests\/slurm.rs (\(.*\))$/\1/p')
 (cd tests && exec "../$slurm_test") >target/slurm-tests.log 2>&1 &
 slurm_pid=$!
 # If a step below fails, the background tests end too (their cluster stops with them).
-trap 'kill "$slurm_pid" "$mpich_build" 2>/dev/null || true' EXIT
+trap 'kill "$slurm_pid" 2>/dev/null || true' EXIT
 slurm_tests=(srun_and_sbatch_give_what_mpirun_gives a_dead_worker_ends_an_srun_k_step_with_the_pools_report
   a_cancelled_job_submitted_again_with_its_journal_finishes
   a_batch_job_at_its_time_limit_keeps_what_finished_in_its_journal
@@ -48,9 +38,8 @@ scripts/run-examples.sh
 # the tests skip, each with its reason, what only Open MPI does. A new file of MPI tests in
 # tests/tests/ joins the list here; slurm.rs does not (its cluster starts ranks with PMIx).
 step "MPICH ($(mpirun.mpich --version | sed -n 's/^ *Version: *//p' | head -1))"
-wait "$mpich_build" || { cat target/mpich-build.log; exit 1; }
 export MPICC=mpicc.mpich CARGO_TARGET_DIR=target/mpich POOL_TEST_MPIRUN=mpirun.mpich
-cargo test -p tests "${mpich_tests[@]}"
+cargo test -p tests --test mpi --test reliability --test multihost --test journal --test failures --test ergonomics --test beyond --test large --test timeouts --test drain
 cargo test -p tests --test spawn mpich # spawn mode: refused with a clear error
 scripts/run-examples.sh
 
