@@ -7,6 +7,7 @@
 //! - [`jobs`]: open jobs, and the outcomes that arrived for each;
 //! - [`dispatch`]: cutting chunks from a job's inputs and sending them;
 //! - [`receive`]: taking in RESULT frames and routing them to their job;
+//! - [`outcome`]: handing the outcomes that arrived to their job's reader;
 //! - [`handshake`]: start-up (HELLO) and shutdown (STOP, BYE);
 //! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job;
 //! - [`timeout`]: items that run past their job's timeout, and the workers stuck in them;
@@ -25,6 +26,7 @@ mod drain;
 mod fold;
 mod handshake;
 pub(crate) mod jobs;
+mod outcome;
 mod receive;
 pub(crate) mod schedule;
 mod share;
