@@ -168,6 +168,8 @@ where
     T: Task,
     I: Iterator<Item: Input<T::Args>>,
 {
+    // All of it is the pool's code: a signal meanwhile drains (see `signals`).
+    let _in_pool = crate::signals::enter_pool();
     let mut values: Vec<Option<T::Output>> = Vec::with_capacity(expected);
     let mut first_error: Option<TaskError> = None;
     // Each value goes straight to its place; only a failure comes back out of the step.
@@ -238,6 +240,7 @@ where
     T: Task,
     I: Iterator<Item: Input<T::Args>>,
 {
+    let _in_pool = crate::signals::enter_pool();
     let mut outcomes: Sparse<T::Output> = Vec::new();
     while let Some((index, outcome)) = stream.next() {
         if matches!(&outcome, Err(e) if e.kind == TaskErrorKind::NotStarted) {

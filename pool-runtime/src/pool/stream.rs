@@ -284,8 +284,10 @@ where
         }
         if self.unpolled < POLL_EVERY {
             // Reading an outcome that is already here neither waits nor sends: it needs
-            // neither the signal bookkeeping nor the frees of `Pool::master`, which the next
-            // poll does.
+            // neither the frees of `Pool::master` nor its look for a pending signal, which the
+            // next poll does; but a signal that comes meanwhile is the pool's to handle (a
+            // drain), not user code's.
+            let _in_pool = crate::signals::enter_pool();
             let item = self
                 .pool
                 .master_for_reading()
