@@ -59,10 +59,42 @@ pub(crate) fn run(cmd: Command) -> Run {
 /// A program started in the background, for tests that act on it while it runs.
 pub(crate) struct Running {
     child: std::process::Child,
-    out: std::thread::JoinHandle<String>,
-    err: std::thread::JoinHandle<String>,
+    out: Collected,
+    err: Collected,
     start: Instant,
     what: String,
+}
+
+/// What a program printed on one of its pipes, gathered as it comes (so that a hung run can
+/// still show what it printed before it hung).
+struct Collected {
+    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Collected {
+    fn start(mut pipe: impl Read + Send + 'static) -> Collected {
+        let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, done) = std::sync::mpsc::channel();
+        let into = std::sync::Arc::clone(&text);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                into.lock()
+                    .expect("output lock")
+                    .extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send(());
+        });
+        Collected { text, done }
+    }
+
+    /// Everything printed, once the pipe closes or after `wait` (a process left behind may
+    /// hold it open).
+    fn take(self, wait: Duration) -> String {
+        let _ = self.done.recv_timeout(wait);
+        String::from_utf8_lossy(&self.text.lock().expect("output lock")).into_owned()
+    }
 }
 
 impl Running {
@@ -86,18 +118,8 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what}: {e} (is Open MPI installed?)"));
-        let mut out = child.stdout.take().expect("piped");
-        let mut err = child.stderr.take().expect("piped");
-        let out = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
-        let err = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
-        });
+        let out = Collected::start(child.stdout.take().expect("piped"));
+        let err = Collected::start(child.stderr.take().expect("piped"));
         Running {
             child,
             out,
@@ -136,14 +158,24 @@ impl Running {
                 std::thread::sleep(Duration::from_secs(2));
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("{} did not finish within {TIMEOUT:?}: a hang", self.what);
+                let hung = Run {
+                    status: None,
+                    stdout: self.out.take(Duration::from_secs(2)),
+                    stderr: self.err.take(Duration::from_secs(2)),
+                    what: self.what,
+                };
+                panic!(
+                    "{} did not finish within {TIMEOUT:?}: a hang\n{}",
+                    hung.what,
+                    hung.describe()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         };
         Run {
             status: status.code(),
-            stdout: self.out.join().unwrap_or_default(),
-            stderr: self.err.join().unwrap_or_default(),
+            stdout: self.out.take(Duration::MAX),
+            stderr: self.err.take(Duration::MAX),
             what: self.what,
         }
     }
