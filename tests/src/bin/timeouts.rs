@@ -94,6 +94,20 @@ fn main(pool: &mut Pool) -> Result<(), Error> {
         }
         println!("keep going: item 3 timed out");
     }
+    // 3. Left running: `main` stops reading while an item that hangs is still in flight (on
+    //    the one worker not stuck yet, behind item 0); shutdown waits for its timeout, then
+    //    ends it before stopping any other worker.
+    if workers > 2 {
+        let late = inputs(&dir, "late");
+        let mut late = pool.map_unordered_with(
+            hang_once,
+            [late[0].clone(), late[HANGS as usize].clone()],
+            Options::new().timeout(LIMIT),
+        )?;
+        let (index, first) = late.next().expect("an outcome");
+        assert_eq!((index, first.ok()), (0, Some(0)));
+        println!("left running: item 3");
+    }
     std::io::Write::flush(&mut std::io::stdout()).ok();
     if fail {
         return Err(Error::Share {
