@@ -74,6 +74,7 @@ impl Drop for Paused {
 }
 
 /// True on a thread whose link sends segments.
+#[inline]
 pub(crate) fn enabled() -> bool {
     ENABLED.with(Cell::get)
 }

@@ -52,7 +52,8 @@ pub(crate) fn encode_owned<T: Serialize + 'static>(
     value: T,
     buf: &mut Vec<u8>,
 ) -> Result<(), String> {
-    if crate::gather::enabled() {
+    // `splittable` is known at compile time: other types do not look at the thread's state.
+    if splittable::<T>() && crate::gather::enabled() {
         if let Some((len, bytes, elem)) = plain_bytes(&value) {
             if bytes.len() >= crate::gather::MIN_BYTES {
                 let (ptr, size) = (bytes.as_ptr(), bytes.len());

@@ -220,7 +220,9 @@ impl<'a> TaskFrame<'a> {
         };
         if parts.is_empty() {
             for _ in 0..header.count {
-                r.bytes("item")?;
+                if r.short_bytes().is_none() {
+                    r.bytes("item")?;
+                }
             }
         } else {
             for _ in 0..header.count {
@@ -239,7 +241,10 @@ impl<'a> TaskFrame<'a> {
     /// checked them.
     pub(crate) fn items(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let mut r = Reader::new(&self.bytes[TASK_HEADER_LEN..], "TASK");
-        (0..self.header.count).map(move |_| r.bytes("item").unwrap_or_default())
+        (0..self.header.count).map(move |_| match r.short_bytes() {
+            Some(item) => item,
+            None => r.bytes("item").unwrap_or_default(),
+        })
     }
 
     /// Each item's in-band bytes and the index of its out-of-band part, which ends it.
@@ -423,14 +428,19 @@ impl Outcomes {
     }
 
     /// The next outcome of `frame`: its status and bytes (a message is valid UTF-8).
+    #[inline]
     pub(crate) fn next<'f>(&mut self, frame: &'f [u8]) -> Option<(Status, &'f [u8])> {
         if self.left == 0 {
             return None;
         }
         let mut r = Reader::new(frame, "RESULT");
         r.pos = self.pos;
-        let status = Status::from_raw(r.u8("status").ok()?)?;
-        let bytes = r.bytes("outcome").ok()?;
+        let status = Status::from_raw(*frame.get(r.pos)?)?;
+        r.pos += 1;
+        let bytes = match r.short_bytes() {
+            Some(bytes) => bytes,
+            None => r.bytes("outcome").ok()?,
+        };
         self.pos = r.pos;
         self.left -= 1;
         Some((status, bytes))

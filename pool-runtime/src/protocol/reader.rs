@@ -88,6 +88,22 @@ impl<'a> Reader<'a> {
         self.take(len, what)
     }
 
+    /// [`Reader::bytes`] for the common case, a short length, without building an error:
+    /// `None` when the length is the `u64` escape or the bytes run short (then `bytes`
+    /// itself says what is wrong). The per-item paths read through this: with `bytes`
+    /// alone, a noop task's rate drops by a tenth (measured).
+    #[inline]
+    pub(super) fn short_bytes(&mut self) -> Option<&'a [u8]> {
+        let rest = self.bytes.get(self.pos..)?;
+        let len = u32::from_le_bytes(*rest.first_chunk::<4>()?);
+        if len == LONG {
+            return None;
+        }
+        let out = rest.get(4..4 + len as usize)?;
+        self.pos += 4 + len as usize;
+        Some(out)
+    }
+
     /// A length-prefixed item whose end may be an out-of-band part: its in-band bytes, and
     /// the index of its part.
     #[inline]
