@@ -49,12 +49,11 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
             }
         };
         let tag = Tag::from_raw(tag).ok_or(tag);
-        let fold_job = match tag {
-            Ok(Tag::Task) => protocol::peek_task_header(&frame)
-                .map(|h| h.job)
-                .filter(|&job| folds.is_fold(job)),
+        let header = match tag {
+            Ok(Tag::Task) => protocol::peek_task_header(&frame),
             _ => None,
         };
+        let fold_job = header.map(|h| h.job).filter(|&job| folds.is_fold(job));
         let fold_chunk = fold_job.is_some();
         if !parts.is_empty() && (fold_chunk || tag != Ok(Tag::Task)) {
             // Only a chunk's arguments are decoded from their parts: anything else gets
@@ -68,7 +67,7 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
         }
         match tag {
             Ok(Tag::Task) => {
-                let count = protocol::peek_task_header(&frame).map_or(1, |h| h.count);
+                let count = header.map_or(1, |h| h.count);
                 link.before_run(item_ns.saturating_mul(u64::from(count)));
                 if fold_chunk {
                     item_ns = folds.run_chunk(registry, link.rank(), &frame, track);
@@ -223,7 +222,11 @@ pub(crate) fn run_chunk(
 ) -> u64 {
     // Each item's part is taken out of the frame for its decoding, which keeps it; the
     // frame still says where the parts were.
-    let mut taken: Vec<Option<Buffer>> = parts.iter_mut().map(Part::take).collect();
+    let mut taken: Vec<Option<Buffer>> = if parts.is_empty() {
+        Vec::new()
+    } else {
+        parts.iter_mut().map(Part::take).collect()
+    };
     let task = match TaskFrame::decode_parts(frame, parts) {
         Ok(task) => task,
         Err(e) => {
