@@ -2,7 +2,7 @@
 //! they arrived.
 
 use super::Master;
-use super::jobs::{Arrived, Provenance, RawOutcome};
+use super::jobs::{Arrived, FrameExtra, Provenance, RawOutcome};
 use super::receive::kind_of;
 use crate::error::TaskErrorKind;
 use crate::protocol::Status;
@@ -27,17 +27,23 @@ impl Master {
                 next_index,
                 outcomes,
                 frame,
-                parts,
-                buffers,
-                retried,
                 left,
+                extra,
             } => {
+                let (parts, mut buffers, retried): (&[_], _, &[u64]) = match extra.as_deref_mut() {
+                    None => (&[], None, &[]),
+                    Some(FrameExtra {
+                        parts,
+                        buffers,
+                        retried,
+                    }) => (parts, Some(buffers), retried),
+                };
                 // Passes over the outcomes of items that run again.
                 let (index, item) = loop {
                     let index = *next_index;
                     *next_index += 1;
                     let item = outcomes.next_parted(frame, parts);
-                    if retried.binary_search(&index).is_err() {
+                    if retried.is_empty() || retried.binary_search(&index).is_err() {
                         break (index, item);
                     }
                 };
@@ -63,9 +69,10 @@ impl Master {
                 // The frame was validated on arrival, so an outcome is always there.
                 let worker = *worker;
                 let raw = match item {
-                    Some((Status::Ok, bytes, part)) => {
-                        RawOutcome::Value(bytes, part.and_then(|p| buffers.get_mut(p)?.take()))
-                    }
+                    Some((Status::Ok, bytes, part)) => RawOutcome::Value(
+                        bytes,
+                        part.and_then(|p| buffers.as_mut()?.get_mut(p)?.take()),
+                    ),
                     Some((status, message, _)) => {
                         self.meter.failed(Some(worker));
                         RawOutcome::Error(

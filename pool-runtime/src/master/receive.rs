@@ -1,7 +1,7 @@
 //! Taking in RESULT frames, routing them to their job, and handing outcomes to the reader.
 
 use super::backup::Answer;
-use super::jobs::{Arrived, Chunk};
+use super::jobs::{Arrived, Chunk, FrameExtra};
 use super::{CutChunk, Master, schedule};
 use crate::error::TaskErrorKind;
 use crate::frame::{self, Part};
@@ -176,18 +176,23 @@ impl Master {
                     }
                 }
                 let left = chunk.count - retried.len() as u32;
-                // The parts' memory, for the outcomes' decoding to take over.
-                let buffers = parts.iter_mut().map(Part::take).collect();
+                let extra = (!parts.is_empty() || !retried.is_empty()).then(|| {
+                    // The parts' memory, for the outcomes' decoding to take over.
+                    let buffers = parts.iter_mut().map(Part::take).collect();
+                    Box::new(FrameExtra {
+                        parts,
+                        buffers,
+                        retried,
+                    })
+                });
                 return (
                     Arrived::Frame {
                         worker: w,
                         next_index: chunk.first,
                         outcomes: Outcomes::new(&f.header),
                         frame: bytes,
-                        parts,
-                        buffers,
-                        retried,
                         left,
+                        extra,
                     },
                     chunk.count - left,
                 );
