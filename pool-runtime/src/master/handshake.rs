@@ -108,25 +108,18 @@ impl Master {
     }
 
     /// Stops every worker with exit status `code` and waits until each has said BYE, dropping
-    /// whatever results still arrive. A worker stuck in an item past its timeout is not
-    /// waited for: the transport ends it ([`MasterLink::abandon`](crate::transport::MasterLink::abandon)), which under MPI ends the whole job
-    /// with `code` here.
+    /// whatever results still arrive; then releases them (RELEASE), and each finalizes MPI
+    /// and exits. A worker stuck in an item past its timeout is not waited for: before the
+    /// release, the transport ends it ([`MasterLink::abandon`](crate::transport::MasterLink::abandon)),
+    /// which under MPI ends the whole job with `code` here.
     ///
-    /// Items of jobs with a timeout still running settle first (each ends or times out), so
-    /// that the stuck workers are known before any worker stops: under MPI they are abandoned
-    /// while every other rank still waits for its next message. Open MPI 4.1's `mpirun`
-    /// (with Debian's PMIx) deadlocks or crashes in `PMIx_server_finalize` when an
-    /// `MPI_Abort` meets ranks inside `MPI_Finalize` (measured: 3 runs in 60 on a loaded
-    /// machine hung, one crashed; none in 60 with the abort first).
+    /// The release comes last so that no rank is inside `MPI_Finalize` when the master may
+    /// still call `MPI_Abort`: Open MPI 4.1's `mpirun` (with Debian's PMIx) deadlocks or
+    /// crashes in `PMIx_server_finalize` when an abort meets ranks that are finalizing
+    /// (measured: 3 runs in 60 of the timeouts test on a loaded machine hung, one crashed;
+    /// none in 60 once no rank was finalizing).
     pub(crate) fn shutdown(&mut self, code: i32) {
         tracing::info!(code, "pool: stopping the workers");
-        self.settle_timed();
-        let stuck: Vec<usize> = (0..self.workers.len())
-            .filter(|&w| self.workers[w].stuck)
-            .collect();
-        if !stuck.is_empty() {
-            self.abandon(&stuck, code);
-        }
         let stop = protocol::encode_stop(code);
         for w in 0..self.workers.len() {
             self.link.send(w, Tag::Stop, stop.clone());
@@ -142,7 +135,7 @@ impl Master {
         let mut left = waiting(self, &said_bye);
         while left > 0 {
             let Some(incoming) = self.recv() else {
-                // A deadline passed (of nothing any more: the timed items have settled).
+                // A timeout ran out meanwhile: that worker may be stuck now.
                 left = waiting(self, &said_bye);
                 continue;
             };
@@ -162,6 +155,13 @@ impl Master {
                     incoming.tag
                 ),
             }
+        }
+        let stuck: Vec<usize> = (0..self.workers.len()).filter(|&w| !said_bye[w]).collect();
+        if !stuck.is_empty() {
+            self.abandon(&stuck, code);
+        }
+        for w in (0..self.workers.len()).filter(|&w| said_bye[w]) {
+            self.link.send(w, Tag::Release, Vec::new());
         }
         self.link.close();
         self.forget_shared();

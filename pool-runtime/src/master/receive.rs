@@ -246,8 +246,9 @@ impl Master {
         } else {
             job.kept.remove(&chunk.seq)
         };
-        if job.retries == 0 {
-            // Nothing runs again: outcomes are counted as they are read (`next_outcome`).
+        if job.retries == 0 || job.abandoned {
+            // Nothing runs again (nobody reads an abandoned job's outcomes): outcomes are
+            // counted as they are read (`next_outcome`).
             return retried;
         }
         let kept_items = kept

@@ -211,37 +211,6 @@ impl Master {
         }
     }
 
-    /// At shutdown, waits until no worker that is not stuck holds an item of a job with a
-    /// timeout: each such item ends or runs past its deadline. (Items queued behind one get
-    /// their deadline when they reach the front.) Nothing to do without timed jobs.
-    pub(super) fn settle_timed(&mut self) {
-        if !self.timed {
-            return;
-        }
-        let holds_timed = |master: &Master, w: usize| {
-            let slot = &master.workers[w];
-            !slot.stuck
-                && slot.in_flight.iter().any(|c| {
-                    master
-                        .jobs
-                        .get(c.job)
-                        .is_some_and(|job| job.timeout.is_some())
-                })
-        };
-        let mut holding: Vec<usize> = (0..self.workers.len())
-            .filter(|&w| holds_timed(self, w))
-            .collect();
-        loop {
-            while holding.last().is_some_and(|&w| !holds_timed(self, w)) {
-                holding.pop();
-            }
-            if holding.is_empty() {
-                return;
-            }
-            self.receive_one();
-        }
-    }
-
     /// Ends the workers `stuck` at shutdown, which will not stop (see
     /// [`MasterLink::abandon`](crate::transport::MasterLink::abandon)).
     pub(super) fn abandon(&mut self, stuck: &[usize], code: i32) {

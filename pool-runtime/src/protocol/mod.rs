@@ -38,8 +38,9 @@ pub(crate) use hello::Hello;
 /// Bumped whenever a frame layout changes; checked in the start-up handshake. (3: control
 /// frames for shared values, worker contexts and folds; lengths of 4 GiB and more; large
 /// frames announced with their length and sent in pieces. 4: large frames announced with
-/// their out-of-band parts, each sent and received as messages of its own.)
-pub(crate) const VERSION: u32 = 4;
+/// their out-of-band parts, each sent and received as messages of its own. 5: RELEASE, after
+/// BYE.)
+pub(crate) const VERSION: u32 = 5;
 
 /// The length that says "a `u64` length follows" (items of 4 GiB or more).
 const LONG: u32 = u32::MAX;
@@ -60,6 +61,9 @@ pub(crate) enum Tag {
     FoldEnd = 10,
     Folded = 11,
     Partial = 12,
+    /// After every worker that can has said BYE: the worker may finalize and exit (see
+    /// `Master::shutdown`).
+    Release = 13,
 }
 
 impl Tag {
@@ -77,6 +81,7 @@ impl Tag {
             10 => Tag::FoldEnd,
             11 => Tag::Folded,
             12 => Tag::Partial,
+            13 => Tag::Release,
             _ => return None,
         })
     }

@@ -99,8 +99,8 @@ impl<'a> Reader<'a> {
         if len == LONG {
             return None;
         }
-        let out = rest.get(4..4 + len as usize)?;
-        self.pos += 4 + len as usize;
+        let out = rest.get(4..)?.get(..len as usize)?;
+        self.pos += 4 + out.len();
         Some(out)
     }
 

@@ -66,8 +66,8 @@ pub(crate) trait MasterLink {
     /// Ends the whole job at once with exit status `code` (`MPI_Abort` under MPI).
     fn abort(&mut self, code: i32) -> !;
     /// At shutdown, gives up the workers `stuck`, which run an item past its timeout and
-    /// will not stop; `say` is first told how they end. The other workers have not been
-    /// stopped yet (they are, after this returns). Under MPI the job ends now, with `MPI_Abort` and exit status `code` (the launcher
+    /// will not stop; `say` is first told how they end. The other workers have said BYE
+    /// and wait for their release (none is inside `MPI_Finalize`). Under MPI the job ends now, with `MPI_Abort` and exit status `code` (the launcher
     /// returns only once every process has ended, and `MPI_Finalize` waits for the stuck
     /// ones); between threads, their threads are left behind.
     fn abandon(&mut self, stuck: &[usize], code: i32, say: &mut dyn FnMut(&str));

@@ -117,6 +117,11 @@ pub(crate) fn serve(link: &mut dyn WorkerLink, track: bool) -> i32 {
     state::clear();
     context::set_current(None);
     link.send(Tag::Bye, &mut Vec::new());
+    // Then the master's RELEASE: until every rank has said BYE, the master may still end
+    // the job with MPI_Abort (a worker stuck past a timeout), which must not meet a rank
+    // inside MPI_Finalize (see `Master::shutdown`). Whatever comes is the release: a
+    // worker thread whose master is gone reads a STOP.
+    link.recv(&mut frame);
     code
 }
 
@@ -192,7 +197,7 @@ pub(crate) fn answer(tag: Tag, frame: &[u8], out: &mut Vec<u8>) -> Option<Tag> {
                 }
             }
             // Where a simulated worker is, is not this thread's business.
-            Tag::Context | Tag::Share | Tag::Stop => None,
+            Tag::Context | Tag::Share | Tag::Stop | Tag::Release => None,
             other => control(other, frame, &mut folds, out, 0),
         }
     })

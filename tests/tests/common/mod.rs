@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 /// No test may hang: a run that takes longer is killed and fails.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How long the output of a program that has ended is waited for, when a process it left
+/// behind holds its pipes open.
+const LEFT_BEHIND: Duration = Duration::from_secs(30);
+
 pub(crate) struct Run {
     pub(crate) status: Option<i32>,
     pub(crate) stdout: String,
@@ -79,10 +83,16 @@ impl Collected {
         let into = std::sync::Arc::clone(&text);
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                into.lock()
-                    .expect("output lock")
-                    .extend_from_slice(&buf[..n]);
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => into
+                        .lock()
+                        .expect("output lock")
+                        .extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
             }
             let _ = tx.send(());
         });
@@ -172,10 +182,12 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        // A process left behind may hold the pipes open: the test then says so (`pgrep`)
+        // instead of waiting for it.
         Run {
             status: status.code(),
-            stdout: self.out.take(Duration::MAX),
-            stderr: self.err.take(Duration::MAX),
+            stdout: self.out.take(LEFT_BEHIND),
+            stderr: self.err.take(LEFT_BEHIND),
             what: self.what,
         }
     }
