@@ -13,7 +13,8 @@
 //! RESULT worker -> master  u32 job, u64 first index, u32 count, u64 busy ns, count x outcome
 //!                          outcome = u8 status, u32 len, len bytes (encoded value or message)
 //! STOP   master -> worker  i32 exit code
-//! BYE    worker -> master  (empty) the worker has finished and will exit
+//! BYE    worker -> master  (empty) the worker has finished; it waits for RELEASE
+//! RELEASE master -> worker (empty) once every worker that can has said BYE: finalize, exit
 //! CONTEXT, SHARE, FREE, FOLD, FOLD_END, FOLDED, PARTIAL: see `control.rs`
 //! str = u32 len, len bytes of UTF-8
 //! ```
