@@ -135,24 +135,29 @@ impl<T: Plain> Visitor<'_> for BulkVisitor<T> {
                 size
             )));
         }
-        let len = bytes.len() / size;
-        let mut values: Vec<T> = Vec::with_capacity(len);
-        // SAFETY: the destination has capacity for `len` values = `bytes.len()` bytes, the
-        // regions do not overlap, and any bytes are a valid `T: Plain`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                values.as_mut_ptr().cast::<u8>(),
-                bytes.len(),
-            );
-            values.set_len(len);
-        }
-        Ok(values)
+        Ok(from_bytes(bytes))
     }
 
     fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<T>, E> {
         self.visit_bytes(&bytes)
     }
+}
+
+/// A `Vec<P>` holding exactly `bytes`, which hold whole `P`s; one copy.
+pub(crate) fn from_bytes<P: Plain>(bytes: &[u8]) -> Vec<P> {
+    let len = bytes.len() / size_of::<P>();
+    let mut values: Vec<P> = Vec::with_capacity(len);
+    // SAFETY: the destination has room for `len` values = `bytes.len()` bytes, the regions do
+    // not overlap, and any bytes are a valid `P: Plain`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            values.as_mut_ptr().cast::<u8>(),
+            bytes.len(),
+        );
+        values.set_len(len);
+    }
+    values
 }
 
 #[cfg(test)]

@@ -5,34 +5,17 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Mpi, Running, launcher, mpi, skip};
+use common::{Mpi, Running, launcher, mpi, scratch, serial, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
 /// A drained job must end this soon after the signal: the grace (5 s) and a margin.
 const PROMPT: Duration = Duration::from_secs(12);
-
-/// One run at a time: the tests measure what arrives within a launcher's short window.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pool-drain-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 /// Indices listed in an execution log, one per line.
 fn executed(log: &Path) -> BTreeSet<u64> {

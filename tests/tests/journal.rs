@@ -4,21 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{Mpi, Run, mpi, mpirun_command, run, skip};
+use common::{Mpi, Run, mpi, mpirun_command, run, scratch, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pool-journal-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 /// Runs scenario `args` with `ranks` processes (1: a single process, no launcher; 0: spawn
 /// mode with 2 workers), with the execution log `log`.

@@ -8,32 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Mpi, Running, launcher, mpi, mpirun, run, single, skip};
+use common::{Mpi, Running, launcher, mpi, mpirun, run, scratch, serial, single, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
 /// A job must end this soon after a worker dies or a signal arrives.
 const PROMPT: Duration = Duration::from_secs(15);
-
-/// One run at a time in this file: launchers give a signalled master only milliseconds
-/// before SIGKILL, and these tests check what it says in them, which a machine loaded by
-/// parallel runs could delay. (Correctness never depends on it; the messages do.)
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pool-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 fn crash(scenario: &str, task: &str, signal: Option<&str>) {
     let start = Instant::now();

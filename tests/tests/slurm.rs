@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use common::{Mpi, launcher, mpi, mpirun, run, skip};
+use common::{Mpi, launcher, mpi, mpirun, run, scratch, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
@@ -401,14 +401,6 @@ fn with_program(recipe: &str, program: &str, args: &[&str]) -> String {
         .find(|p| recipe.contains(*p))
         .expect("a recipe names a program");
     recipe.replace(path, &words.join(" "))
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pool-slurm-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
 }
 
 /// `analyze_runs`' output without its timing (`in 0.93 s;`).

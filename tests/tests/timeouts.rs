@@ -19,10 +19,7 @@ const PROGRAM: &str = env!("CARGO_BIN_EXE_timeouts");
 const PROMPT: Duration = Duration::from_secs(30);
 
 fn scratch(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("pool-timeouts-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.to_string_lossy().into_owned()
+    common::scratch(name).to_string_lossy().into_owned()
 }
 
 /// Runs `cmd` (the program and its launcher, without arguments) with `workers` workers;

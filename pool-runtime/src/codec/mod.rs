@@ -161,23 +161,6 @@ fn as_bytes<P: crate::bulk::Plain>(values: &[P]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
 }
 
-/// A `Vec<P>` holding exactly `bytes`, which hold whole `P`s; one copy.
-fn from_bytes<P: crate::bulk::Plain>(bytes: &[u8]) -> Vec<P> {
-    let len = bytes.len() / size_of::<P>();
-    let mut values: Vec<P> = Vec::with_capacity(len);
-    // SAFETY: the destination has room for `len` values = `bytes.len()` bytes, the regions do
-    // not overlap, and any bytes are a valid `P: Plain`.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            values.as_mut_ptr().cast::<u8>(),
-            bytes.len(),
-        );
-        values.set_len(len);
-    }
-    values
-}
-
 /// `v` as a `T`, when `T` is `V` (the plain paths know the type at run time only).
 fn boxed<V: 'static, T: 'static>(v: V) -> Option<T> {
     (Box::new(v) as Box<dyn Any>)
@@ -210,11 +193,11 @@ fn decode_plain<T: 'static>(bytes: &[u8]) -> Option<T> {
         return None;
     }
     if id == std::any::TypeId::of::<Vec<f64>>() {
-        boxed(from_bytes::<f64>(rest))
+        boxed(crate::bulk::from_bytes::<f64>(rest))
     } else if id == std::any::TypeId::of::<Vec<f32>>() {
-        boxed(from_bytes::<f32>(rest))
+        boxed(crate::bulk::from_bytes::<f32>(rest))
     } else if id == std::any::TypeId::of::<Vec<i8>>() {
-        boxed(from_bytes::<i8>(rest))
+        boxed(crate::bulk::from_bytes::<i8>(rest))
     } else if id == std::any::TypeId::of::<Vec<u8>>() {
         boxed(rest.to_vec())
     } else {

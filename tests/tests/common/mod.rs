@@ -14,6 +14,24 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(120);
 /// behind holds its pipes open.
 const LEFT_BEHIND: Duration = Duration::from_secs(30);
 
+/// A fresh scratch directory for one test, private to this test process.
+pub(crate) fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pool-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Runs the tests of a file that take it one at a time (whatever the test threads): for
+/// tests that check what a launcher's short window lets a program say, which a machine
+/// loaded by parallel runs could delay. (Correctness never depends on it; messages do.)
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub(crate) struct Run {
     pub(crate) status: Option<i32>,
     pub(crate) stdout: String,
