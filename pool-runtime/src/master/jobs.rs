@@ -113,8 +113,21 @@ pub(crate) struct Job {
     /// With retries or a timeout: the frames of the chunks in flight (and their out-of-band
     /// parts), by chunk, to send an item again.
     pub(crate) kept: HashMap<u64, (Vec<u8>, Vec<Part>)>,
-    /// With retries: the messages of each item's failed attempts so far.
-    pub(crate) earlier: HashMap<u64, Vec<(usize, String)>>,
+    /// With retries: each item's failed attempts so far.
+    pub(crate) earlier: HashMap<u64, Vec<Attempt>>,
+}
+
+/// A failed attempt of an item that runs again (with retries).
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    /// The worker it failed on.
+    pub(crate) worker: usize,
+    /// That worker's [`run`](super::WorkerSlot::run) when it failed: the failure counts
+    /// towards the worker's quarantine if the item then succeeds elsewhere before the worker
+    /// succeeds at anything.
+    pub(crate) run: u32,
+    /// What the failure said.
+    pub(crate) message: String,
 }
 
 impl Job {

@@ -56,8 +56,12 @@ struct WorkerSlot {
     host: String,
     /// Chunks sent and not answered yet, oldest first (a worker answers in order).
     in_flight: VecDeque<Chunk>,
-    /// Items that failed on this worker and then succeeded on another, since its last
-    /// success.
+    /// Which run of failures it is in: its successes so far, as they arrived (counted in
+    /// jobs with retries, whose outcomes are looked at on arrival; wrapping).
+    run: u32,
+    /// Items that failed on this worker in its current run and then succeeded on another:
+    /// a broken node fails item after item, while an input that fails once fails wherever
+    /// it first runs and is followed by successes there.
     failing: u32,
     /// It gets no more tasks ([`schedule::QUARANTINE_AFTER`], or stuck).
     quarantined: bool,
@@ -132,6 +136,7 @@ impl Master {
                 rank: link.rank_of(w),
                 host: String::new(),
                 in_flight: VecDeque::new(),
+                run: 0,
                 failing: 0,
                 quarantined: false,
                 stuck: false,

@@ -2,7 +2,9 @@
 //! they arrived.
 
 use super::Master;
-use super::jobs::{Arrived, FrameExtra, Provenance, RawOutcome};
+use std::collections::HashMap;
+
+use super::jobs::{Arrived, Attempt, FrameExtra, Provenance, RawOutcome};
 use super::receive::kind_of;
 use crate::error::TaskErrorKind;
 use crate::protocol::Status;
@@ -20,8 +22,7 @@ impl Master {
         // `Deserialize`, which may panic.
         job.outstanding -= 1;
         job.ready_items -= 1;
-        let mut elsewhere: Option<(Vec<usize>, usize)> = None;
-        let (result, finished, counted) = match front {
+        let (result, finished) = match front {
             Arrived::Frame {
                 worker,
                 next_index,
@@ -49,16 +50,7 @@ impl Master {
                 };
                 *left -= 1;
                 let slot = &self.workers[*worker];
-                // Earlier attempts exist only with retries: nothing to collect otherwise.
-                let (failed_on, earlier): (Vec<usize>, Vec<String>) = if job.earlier.is_empty() {
-                    (Vec::new(), Vec::new())
-                } else {
-                    job.earlier
-                        .remove(&index)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .unzip()
-                };
+                let earlier = earlier_messages(&mut job.earlier, index);
                 let origin = Provenance {
                     index,
                     task: job.task,
@@ -85,11 +77,7 @@ impl Master {
                         RawOutcome::Error(TaskErrorKind::BadOutput, "missing outcome")
                     }
                 };
-                let ok = matches!(raw, RawOutcome::Value(..));
-                if ok && !failed_on.is_empty() {
-                    elsewhere = Some((failed_on, worker));
-                }
-                (read(origin, raw), *left == 0, Some((worker, ok)))
+                (read(origin, raw), *left == 0)
             }
             Arrived::Failed {
                 worker,
@@ -102,12 +90,7 @@ impl Master {
                     Some(w) => (self.workers[*w].rank, self.workers[*w].host.as_str()),
                     None => (0, "the master"),
                 };
-                let earlier = if job.earlier.is_empty() {
-                    Vec::new()
-                } else {
-                    let attempts = job.earlier.remove(next_index).unwrap_or_default();
-                    attempts.into_iter().map(|(_, m)| m).collect()
-                };
+                let earlier = earlier_messages(&mut job.earlier, *next_index);
                 let origin = Provenance {
                     index: *next_index,
                     task: job.task,
@@ -118,11 +101,7 @@ impl Master {
                 *next_index += 1;
                 *left -= 1;
                 self.meter.failed(*worker);
-                (
-                    read(origin, RawOutcome::Error(*kind, message)),
-                    *left == 0,
-                    worker.map(|w| (w, false)),
-                )
+                (read(origin, RawOutcome::Error(*kind, message)), *left == 0)
             }
         };
         if finished {
@@ -130,12 +109,16 @@ impl Master {
                 self.keep_buffer(frame);
             }
         }
-        if let Some((w, ok)) = counted {
-            self.count_outcome(w, ok);
-        }
-        if let Some((failed_on, succeeded_on)) = elsewhere {
-            self.failed_where_others_succeed(&failed_on, succeeded_on);
-        }
         Some(result)
     }
+}
+
+/// The messages of item `index`'s failed attempts, taken out of `earlier` (which has any
+/// only with retries).
+fn earlier_messages(earlier: &mut HashMap<u64, Vec<Attempt>>, index: u64) -> Vec<String> {
+    if earlier.is_empty() {
+        return Vec::new();
+    }
+    let attempts = earlier.remove(&index).unwrap_or_default();
+    attempts.into_iter().map(|a| a.message).collect()
 }

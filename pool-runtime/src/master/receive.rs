@@ -1,7 +1,7 @@
 //! Taking in RESULT frames, routing them to their job, and handing outcomes to the reader.
 
 use super::backup::Answer;
-use super::jobs::{Arrived, Chunk, FrameExtra};
+use super::jobs::{Arrived, Attempt, Chunk, FrameExtra};
 use super::{CutChunk, Master, schedule};
 use crate::error::TaskErrorKind;
 use crate::frame::{self, Part};
@@ -227,9 +227,11 @@ impl Master {
         (arrived, 0)
     }
 
-    /// Looks at the outcomes of a valid RESULT frame from worker `w`: counts its failures in
-    /// a row (quarantine), and with retries cuts a one-item chunk for each failed item that
-    /// may run again, for another worker. Returns those items' indices, in order.
+    /// Looks at the outcomes of a valid RESULT frame from worker `w` of a job with retries,
+    /// in the order the worker ran them: cuts a one-item chunk for each failed item that may
+    /// run again, for another worker, and counts for quarantine (see
+    /// [`check_quarantine`](Self::check_quarantine)) the failures on other workers of each
+    /// item that succeeded. Returns the indices of the items that run again, in order.
     fn failures(
         &mut self,
         w: usize,
@@ -256,18 +258,37 @@ impl Master {
             .and_then(|(k, p)| TaskFrame::decode_parts(k, p).ok());
         let mut items = kept_items.as_ref().map(TaskFrame::parted_items);
         let mut again = Vec::new();
+        let mut confirmed = Vec::new();
         let mut outcomes = Outcomes::new(header);
         let mut index = chunk.first;
         while let Some((status, payload, _)) = outcomes.next_parted(frame, parts) {
             let input = items.as_mut().and_then(Iterator::next);
-            if status != Status::Ok {
+            if status == Status::Ok {
+                // A success ends this worker's run of failures; the item's earlier failures
+                // elsewhere were those workers' fault, if they have not succeeded since.
+                let slot = &mut self.workers[w];
+                slot.run = slot.run.wrapping_add(1);
+                slot.failing = 0;
+                let earlier = (!job.earlier.is_empty()).then(|| job.earlier.get(&index));
+                for a in earlier.flatten().into_iter().flatten() {
+                    let other = &mut self.workers[a.worker];
+                    if a.worker != w && other.run == a.run {
+                        other.failing += 1;
+                        confirmed.push(a.worker);
+                    }
+                }
+            } else {
                 let runs_again = job.retries > 0
                     && matches!(status, Status::Failed | Status::Panicked)
                     && input.is_some();
                 if runs_again {
                     let earlier = job.earlier.entry(index).or_default();
                     if (earlier.len() as u32) < job.retries {
-                        earlier.push((w, String::from_utf8_lossy(payload).into_owned()));
+                        earlier.push(Attempt {
+                            worker: w,
+                            run: self.workers[w].run,
+                            message: String::from_utf8_lossy(payload).into_owned(),
+                        });
                         retried.push(index);
                         // The input, with its out-of-band part copied in: a retry is one
                         // frame.
@@ -283,6 +304,9 @@ impl Master {
             index += 1;
         }
         let task_id = job.task_id;
+        for w in confirmed {
+            self.check_quarantine(w);
+        }
         for (index, input) in again {
             let mut frame = Vec::with_capacity(input.len() + 32);
             protocol::begin_task_frame(&mut frame, chunk.job, task_id, index);
@@ -311,30 +335,10 @@ impl Master {
         retried
     }
 
-    /// Counts one outcome of worker `w` for quarantine: a success ends its run of failures.
-    #[inline]
-    pub(super) fn count_outcome(&mut self, w: usize, ok: bool) {
-        let slot = &mut self.workers[w];
-        if ok && slot.failing != 0 {
-            slot.failing = 0;
-        }
-    }
-
-    /// An item that failed on the workers `failed_on` succeeded on another one: each of
-    /// those failures was the worker's fault, not the input's. A worker with
-    /// [`schedule::QUARANTINE_AFTER`] such failures in a row is taken out.
-    pub(super) fn failed_where_others_succeed(&mut self, failed_on: &[usize], succeeded_on: usize) {
-        for &w in failed_on {
-            if w != succeeded_on {
-                self.workers[w].failing += 1;
-                self.check_quarantine(w);
-            }
-        }
-    }
-
-    /// Takes worker `w` out of the schedule when it failed enough items that then
-    /// succeeded elsewhere: a failing input fails everywhere and quarantines no one. The last
-    /// worker is never taken out.
+    /// Takes worker `w` out of the schedule when [`schedule::QUARANTINE_AFTER`] items failed
+    /// on it in a row (no success of its own in between, in the order its results arrived)
+    /// and then succeeded elsewhere: a failing input fails everywhere and quarantines no
+    /// one. The last worker is never taken out.
     fn check_quarantine(&mut self, w: usize) {
         let slot = &self.workers[w];
         if slot.quarantined

@@ -21,7 +21,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use super::jobs::Chunk;
+use super::jobs::{Attempt, Chunk};
 use super::{CutChunk, Master};
 use crate::error::TaskErrorKind;
 
@@ -193,10 +193,11 @@ impl Master {
             let again = chunk.count == 1 && attempts < job.retries;
             match kept {
                 Some(kept) if again => {
-                    job.earlier
-                        .entry(chunk.first)
-                        .or_default()
-                        .push((w, message));
+                    job.earlier.entry(chunk.first).or_default().push(Attempt {
+                        worker: w,
+                        run: self.workers[w].run,
+                        message,
+                    });
                     self.meter.retried(w);
                     send_again(&mut self.cut_ahead, chunk, kept, w);
                 }

@@ -126,10 +126,11 @@ impl Options {
     /// [`TaskError::earlier`](crate::TaskError::earlier)). Only the final outcome reaches a
     /// journal and the caller; [`Stats`](crate::Stats) counts the retries.
     ///
-    /// A worker that fails 5 items in a row that then succeed on other workers gets no more
-    /// tasks (with a warning naming its rank and host): a node with a broken library would
-    /// otherwise burn every retry. An input that fails everywhere is the input's fault and
-    /// quarantines no one.
+    /// A worker that fails 5 items in a row (no success of its own between) that then
+    /// succeed on other workers gets no more tasks (with a warning naming its rank and
+    /// host): a node with a broken library would otherwise burn every retry. An input that
+    /// fails everywhere is the input's fault and quarantines no one, and so is one that
+    /// fails only the first time it runs, wherever that is.
     #[must_use]
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
