@@ -56,6 +56,21 @@ fn many_floats(i: u64) -> Vec<f64> {
         .collect()
 }
 
+/// Results of one size (512 KiB), each different: the MPI master receives results of a size
+/// that repeats into memory prepared ahead of time.
+#[pool_task]
+fn same_size_floats(i: u64) -> Vec<f64> {
+    (0..1u64 << 16).map(|k| (k ^ i) as f64).collect()
+}
+
+/// Results of the same byte length as `same_size_floats`', of another element type.
+#[pool_task]
+fn same_size_text(i: u64) -> String {
+    char::from(b'a' + (i % 26) as u8)
+        .to_string()
+        .repeat(1 << 19)
+}
+
 #[pool_task]
 fn long_text(i: u64) -> String {
     format!("{i};").repeat(30_000)
@@ -123,6 +138,16 @@ fn mixed_results(pool: &Pool) -> Result<(), Error> {
     for (i, out) in (0..).zip(pool.map_with(many_floats, &inputs, options.clone())?) {
         assert_eq!(out.len(), 20_000 + i as usize);
         assert_eq!(out[7], 7.0 + i as f64);
+    }
+    // One size again and again, then the same bytes as text, one item a chunk.
+    let one = Options::new().chunksize(1);
+    let many: Vec<u64> = (0..48).collect();
+    for (i, out) in (0..).zip(pool.map_with(same_size_floats, &many, one.clone())?) {
+        let right = (0..).zip(&out).all(|(k, &x)| x == (k ^ i) as f64);
+        assert!(out.len() == 1 << 16 && right, "result {i}");
+    }
+    for (i, out) in (0..).zip(pool.map_with(same_size_text, &many, one)?) {
+        assert_eq!(out, same_size_text(i), "result {i}");
     }
     for (i, out) in (0..).zip(pool.map_with(long_text, &inputs, options.clone())?) {
         assert_eq!(out, format!("{i};").repeat(30_000));

@@ -11,6 +11,7 @@ use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 
 use super::parts::{PendingSend, isend, receive_bulk};
+use super::prefault::Prefault;
 use super::{ANNOUNCE, SMALL};
 use crate::frame::Part;
 use crate::transport::Waiter;
@@ -257,6 +258,8 @@ pub(super) struct Endpoint {
     /// Buffers of completed sends, for reuse; at most `keep`.
     pub(super) free: Vec<Vec<u8>>,
     pub(super) keep: usize,
+    /// The master's: receive memory for large results, made ready ahead of time.
+    pub(super) prefault: Option<Prefault>,
 }
 
 impl Endpoint {
@@ -276,6 +279,7 @@ impl Endpoint {
             pending: VecDeque::new(),
             free: Vec::new(),
             keep,
+            prefault: None,
         }
     }
 
@@ -321,7 +325,8 @@ impl Endpoint {
             // back as a spare for the next receive, so the next large frame lands in memory
             // already mapped. Out-of-band parts land in memory of their own.
             let announce = bytes.clone();
-            (tag, parts) = receive_bulk(self.bulk.get(), source, &announce, &mut bytes);
+            let prefault = self.prefault.as_mut();
+            (tag, parts) = receive_bulk(self.bulk.get(), source, &announce, &mut bytes, prefault);
         }
         Some(Taken {
             source,

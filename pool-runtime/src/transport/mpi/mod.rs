@@ -43,6 +43,7 @@
 
 mod endpoint;
 mod parts;
+mod prefault;
 
 use std::os::raw::c_int;
 
@@ -55,6 +56,7 @@ use crate::frame::Part;
 use crate::protocol::Tag;
 use endpoint::*;
 use parts::*;
+use prefault::Prefault;
 
 /// Frames up to this size land in receives posted ahead of time; larger ones go through the
 /// bulk communicator.
@@ -95,9 +97,11 @@ impl MpiMaster {
         // SAFETY: a constant MPI provides.
         let any = unsafe { ffi::RSMPI_ANY_SOURCE };
         let depth = (2 * workers).clamp(2, MAX_MASTER_POSTED);
-        MpiMaster {
-            end: Endpoint::new(comm, any, depth, MAX_FREE_BUFFERS),
-        }
+        let mut end = Endpoint::new(comm, any, depth, MAX_FREE_BUFFERS);
+        // Every result goes through the master: its large ones land in memory made ready
+        // ahead of time (a worker reuses the memory of the inputs it has dropped).
+        end.prefault = Some(Prefault::default());
+        MpiMaster { end }
     }
 }
 

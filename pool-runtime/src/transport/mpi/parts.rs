@@ -8,6 +8,7 @@ use mpi::ffi;
 
 use super::SMALL;
 use super::endpoint::MAX_PIECE;
+use super::prefault::Prefault;
 use crate::frame::{Buffer, Data, Part};
 
 /// A send in progress.
@@ -132,12 +133,14 @@ unsafe fn receive_into(comm: ffi::MPI_Comm, source: c_int, ptr: *mut u8, len: us
 
 /// Receives the frame announced by `announce` from `source`, waiting on the bulk
 /// communicator: its in-band bytes into `buf` (reusing its capacity), each out-of-band part
-/// into memory of its own, of its element type. Returns its tag and parts.
+/// into memory of its own, of its element type (prepared ahead by `prefault`, if given).
+/// Returns its tag and parts.
 pub(super) fn receive_bulk(
     comm: ffi::MPI_Comm,
     source: c_int,
     announce: &[u8],
     buf: &mut Vec<u8>,
+    mut prefault: Option<&mut Prefault>,
 ) -> (c_int, Vec<Part>) {
     let (len, layout) =
         read_announcement(announce).expect("pool: internal error: a malformed announcement");
@@ -156,7 +159,10 @@ pub(super) fn receive_bulk(
             }
         }
         from = at;
-        let mut part = Buffer::with_capacity(elem, part_len);
+        let mut part = match prefault.as_deref_mut() {
+            Some(prefault) => prefault.buffer(elem, part_len),
+            None => Buffer::with_capacity(elem, part_len),
+        };
         // SAFETY: the buffer has room for `part_len` bytes, all written before its length
         // is set.
         unsafe {
