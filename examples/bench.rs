@@ -48,7 +48,7 @@ fn precise_sleep(d: Duration) {
     }
 }
 
-/// `payload`: returns a copy of its data.
+/// `payload`: returns its data (the worker's own copy of the caller's).
 #[pool_task]
 fn payload(data: Vec<f64>) -> Vec<f64> {
     data

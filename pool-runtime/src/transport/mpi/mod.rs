@@ -23,7 +23,9 @@
 //! frame (`endpoint::isend_parts`); the announcement says where each part belongs and the
 //! size of its elements, and the receiver takes each part into memory of its own of that
 //! element type ([`crate::frame::Buffer`]), which decoding then takes over as the value's
-//! vector: no copy on either side but MPI's own.
+//! vector: no copy on either side but MPI's own. On the master, parts of a size that repeats
+//! land in memory a helper thread has touched ahead of time ([`prefault`]): every result
+//! goes through the master, and writing into fresh pages was most of its time.
 //!
 //! Only this module sends on the pool's communicators, and it never sends more than [`SMALL`]
 //! bytes on the first one ([`send_small`] and [`send_now`] check): that matters, because Open MPI 4.1 writes a
