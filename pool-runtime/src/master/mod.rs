@@ -56,9 +56,13 @@ struct WorkerSlot {
     host: String,
     /// Chunks sent and not answered yet, oldest first (a worker answers in order).
     in_flight: VecDeque<Chunk>,
-    /// Which run of failures it is in: its successes so far, as they arrived (counted in
-    /// jobs with retries, whose outcomes are looked at on arrival; wrapping).
+    /// Which run of failures it is in: its successes so far, as they arrived (wrapping;
+    /// counted while `unsettled`, and in jobs with retries, whose outcomes are looked at on
+    /// arrival anyway).
     run: u32,
+    /// An item failed on it (with retries) since its last success counted in `run`: its
+    /// next success, in any job, ends that run.
+    unsettled: bool,
     /// Items that failed on this worker in its current run and then succeeded on another:
     /// a broken node fails item after item, while an input that fails once fails wherever
     /// it first runs and is followed by successes there.
@@ -70,6 +74,13 @@ struct WorkerSlot {
 }
 
 impl WorkerSlot {
+    /// A success of this worker arrived: its run of failures, if any, ends.
+    fn succeeded(&mut self) {
+        self.run = self.run.wrapping_add(1);
+        self.failing = 0;
+        self.unsettled = false;
+    }
+
     /// Chunks it holds, as the schedule sees it: full when it must get no more.
     fn load(&self) -> usize {
         if self.quarantined {
@@ -137,6 +148,7 @@ impl Master {
                 host: String::new(),
                 in_flight: VecDeque::new(),
                 run: 0,
+                unsettled: false,
                 failing: 0,
                 quarantined: false,
                 stuck: false,

@@ -249,8 +249,18 @@ impl Master {
             job.kept.remove(&chunk.seq)
         };
         if job.retries == 0 || job.abandoned {
-            // Nothing runs again (nobody reads an abandoned job's outcomes): outcomes are
-            // counted as they are read (`next_outcome`).
+            // Nothing runs again (nobody reads an abandoned job's outcomes). A success still
+            // ends the worker's run of failures, if it has one: the outcomes are looked at
+            // only then.
+            if self.workers[w].unsettled {
+                let mut outcomes = Outcomes::new(header);
+                while let Some((status, _, _)) = outcomes.next_parted(frame, parts) {
+                    if status == Status::Ok {
+                        self.workers[w].succeeded();
+                        break;
+                    }
+                }
+            }
             return retried;
         }
         let kept_items = kept
@@ -266,9 +276,7 @@ impl Master {
             if status == Status::Ok {
                 // A success ends this worker's run of failures; the item's earlier failures
                 // elsewhere were those workers' fault, if they have not succeeded since.
-                let slot = &mut self.workers[w];
-                slot.run = slot.run.wrapping_add(1);
-                slot.failing = 0;
+                self.workers[w].succeeded();
                 let earlier = (!job.earlier.is_empty()).then(|| job.earlier.get(&index));
                 for a in earlier.flatten().into_iter().flatten() {
                     let other = &mut self.workers[a.worker];
@@ -289,6 +297,7 @@ impl Master {
                             run: self.workers[w].run,
                             message: String::from_utf8_lossy(payload).into_owned(),
                         });
+                        self.workers[w].unsettled = true;
                         retried.push(index);
                         // The input, with its out-of-band part copied in: a retry is one
                         // frame.

@@ -319,3 +319,26 @@ fn a_worker_that_fails_item_after_item_is_taken_out() {
     succeed_all(&mut master, 1);
     assert_eq!(master.quarantined, 1);
 }
+
+#[test]
+fn a_success_in_a_job_without_retries_ends_a_run_of_failures() {
+    let (mut master, job) = master_with_retries(2);
+    let plain = master.open_job("t::g", 1);
+    // Four failures on worker 0, confirmed on worker 1; then a success of worker 0 in a job
+    // without retries; then one more failure, confirmed: four and one, not five in a row.
+    for k in 0..4 {
+        give(&mut master, job, 0, k, 1);
+        answer(&mut master, 0, |_| false);
+    }
+    give(&mut master, job, 1, 100, 1);
+    succeed_all(&mut master, 1);
+    assert_eq!(master.workers[0].failing, 4);
+    give(&mut master, plain, 0, 0, 1);
+    answer(&mut master, 0, |_| true);
+    give(&mut master, job, 0, 10, 1);
+    answer(&mut master, 0, |_| false);
+    give(&mut master, job, 1, 101, 1);
+    succeed_all(&mut master, 1);
+    assert_eq!(master.workers[0].failing, 1);
+    assert_eq!(master.quarantined, 0);
+}

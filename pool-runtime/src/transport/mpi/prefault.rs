@@ -12,18 +12,24 @@
 //! results come in, so that the master's receive only copies; the page faults then cost a
 //! core the workers leave idle while they wait for the master, not the master's own time.
 //!
-//! Only sizes that repeat are prepared: the second result in a row of one size and element
-//! type asks for two buffers of that size, and each prepared buffer taken asks for one more.
-//! Results of varying sizes cost nothing but a comparison. At most [`STOCK_BYTES`] are
-//! prepared or being prepared at once (buffers of another size make room, oldest first),
-//! buffers of [`MIN_BYTES`] to [`MAX_BYTES`] only; the thread starts at the first request.
+//! The unit is an out-of-band part ([`crate::frame`]: a large vector of numbers, `String` or
+//! `Bulk` in a result); frames whose bytes are all in band do not use the stock. Only sizes
+//! that repeat are prepared: the second part in a row of one size and element type asks for
+//! two buffers of that size, and each prepared buffer taken asks for one more. Parts of
+//! varying sizes cost a look at the stock each. At most [`STOCK_BYTES`] are prepared or being
+//! prepared at once (buffers of another size make room, oldest first, and the helper frees
+//! them), buffers of [`MIN_BYTES`] to [`MAX_BYTES`] only, held until the pool ends; the
+//! thread starts at the first request, with SIGINT and SIGTERM blocked (the master's thread
+//! takes them).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::frame::Buffer;
+use crate::signals;
 
 /// Smaller parts are received into fresh memory: their faults cost less than the helper's
 /// round trip.
@@ -37,15 +43,30 @@ pub(super) const STOCK_BYTES: usize = 64 << 20;
 /// The element size and byte length of a buffer.
 type Size = (u8, usize);
 
-/// Buffers the helper has prepared, oldest first.
-type Ready = Arc<Mutex<VecDeque<(Size, Buffer)>>>;
+/// What the master and the helper share.
+#[derive(Default)]
+struct Shared {
+    /// Buffers the helper has prepared, oldest first.
+    ready: Mutex<VecDeque<(Size, Buffer)>>,
+    /// Set when the stock is dropped: the helper skips what is still asked.
+    stop: AtomicBool,
+}
+
+/// What the master asks the helper for.
+enum Request {
+    /// A buffer of this size, its pages touched, into the stock.
+    Prepare(Size),
+    /// Letting go of a buffer the stock no longer wants (its pages go back to the kernel,
+    /// which takes time the master need not spend).
+    Free(Buffer),
+}
 
 /// The master's stock of prepared receive buffers, and the helper thread that fills it.
 #[derive(Default)]
 pub(super) struct Prefault {
-    ready: Ready,
+    shared: Arc<Shared>,
     /// Requests to the helper; `None` until the first one.
-    ask: Option<mpsc::Sender<Size>>,
+    ask: Option<mpsc::Sender<Request>>,
     helper: Option<JoinHandle<()>>,
     /// Bytes ready or asked for (the helper only moves them from one to the other).
     held: usize,
@@ -63,7 +84,11 @@ impl Prefault {
         }
         let size = (elem, len);
         let taken = {
-            let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut ready = self
+                .shared
+                .ready
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let at = ready.iter().position(|(s, _)| *s == size);
             at.and_then(|at| ready.remove(at)).map(|(_, b)| b)
         };
@@ -83,37 +108,58 @@ impl Prefault {
     fn ask(&mut self, size: Size) {
         let len = size.1;
         if self.held + len > STOCK_BYTES {
-            let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
-            while self.held + len > STOCK_BYTES {
-                let Some(at) = ready.iter().position(|(s, _)| *s != size) else {
-                    break;
-                };
-                if let Some(((_, other), _)) = ready.remove(at) {
-                    self.held -= other;
+            let mut evicted = Vec::new();
+            {
+                let mut ready = self
+                    .shared
+                    .ready
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                while self.held + len > STOCK_BYTES {
+                    let Some(at) = ready.iter().position(|(s, _)| *s != size) else {
+                        break;
+                    };
+                    if let Some(((_, other), buffer)) = ready.remove(at) {
+                        self.held -= other;
+                        evicted.push(buffer);
+                    }
                 }
+            }
+            for buffer in evicted {
+                self.request(Request::Free(buffer));
             }
             if self.held + len > STOCK_BYTES {
                 return;
             }
         }
-        let ask = self.ask.get_or_insert_with(|| {
-            let (ask, requests) = mpsc::channel();
-            let ready = Arc::clone(&self.ready);
-            self.helper = std::thread::Builder::new()
-                .name("pool-prefault".into())
-                .spawn(move || prepare(&requests, &ready))
-                .ok();
-            ask
-        });
-        if self.helper.is_some() && ask.send(size).is_ok() {
+        if self.request(Request::Prepare(size)) {
             self.held += len;
         }
+    }
+
+    /// Sends the helper `request`, starting it first if needed; false if there is no helper
+    /// (it could not be started).
+    fn request(&mut self, request: Request) -> bool {
+        let ask = self.ask.get_or_insert_with(|| {
+            let (ask, requests) = mpsc::channel();
+            let shared = Arc::clone(&self.shared);
+            // The master's thread takes SIGINT and SIGTERM (see `signals`): never this one.
+            signals::mask_interrupts(true);
+            self.helper = std::thread::Builder::new()
+                .name("pool-prefault".into())
+                .spawn(move || serve(&requests, &shared))
+                .ok();
+            signals::mask_interrupts(false);
+            ask
+        });
+        self.helper.is_some() && ask.send(request).is_ok()
     }
 }
 
 impl Drop for Prefault {
     fn drop(&mut self) {
-        // Without requests, the helper finishes the buffer it is on and ends.
+        // The helper skips what is still asked, and ends once the channel is closed.
+        self.shared.stop.store(true, Relaxed);
         self.ask = None;
         if let Some(helper) = self.helper.take() {
             let _ = helper.join();
@@ -121,9 +167,17 @@ impl Drop for Prefault {
     }
 }
 
-/// The helper: a buffer for each request, its pages touched, into `ready`.
-fn prepare(requests: &mpsc::Receiver<Size>, ready: &Ready) {
-    for (elem, len) in requests {
+/// The helper: prepares the buffers asked for, into the stock, and frees those let go.
+fn serve(requests: &mpsc::Receiver<Request>, shared: &Shared) {
+    for request in requests {
+        let (elem, len) = match request {
+            Request::Free(buffer) => {
+                drop(buffer);
+                continue;
+            }
+            Request::Prepare(_) if shared.stop.load(Relaxed) => continue,
+            Request::Prepare(size) => size,
+        };
         let mut buffer = Buffer::with_capacity(elem, len);
         let ptr = buffer.as_mut_ptr();
         for at in (0..len).step_by(4096) {
@@ -132,7 +186,8 @@ fn prepare(requests: &mpsc::Receiver<Size>, ready: &Ready) {
             // receive writes all of them before its length is set.
             unsafe { ptr.add(at).write_volatile(0) };
         }
-        ready
+        shared
+            .ready
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_back(((elem, len), buffer));
@@ -147,7 +202,7 @@ mod tests {
     fn ready_count(stock: &Prefault, n: usize) -> usize {
         let start = std::time::Instant::now();
         loop {
-            let count = stock.ready.lock().expect("lock").len();
+            let count = stock.shared.ready.lock().expect("lock").len();
             if count >= n || start.elapsed().as_secs() >= 10 {
                 return count;
             }
@@ -196,6 +251,7 @@ mod tests {
         assert!(stock.held <= STOCK_BYTES, "{}", stock.held);
         assert_eq!(ready_count(&stock, 3), 3);
         let sizes: Vec<usize> = stock
+            .shared
             .ready
             .lock()
             .expect("lock")
@@ -204,5 +260,43 @@ mod tests {
             .collect();
         assert!(sizes.contains(&small), "{sizes:?}");
         drop(stock); // joins the helper
+    }
+
+    #[test]
+    fn dropped_with_requests_queued() {
+        let mut stock = Prefault::default();
+        for _ in 0..3 {
+            stock.buffer(8, MAX_BYTES / 2);
+        }
+        drop(stock); // the helper skips what is left, and ends
+    }
+
+    /// The helper never takes SIGINT or SIGTERM: they are blocked in its thread.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_helper_blocks_interrupts() {
+        let mut stock = Prefault::default();
+        stock.buffer(1, MIN_BYTES);
+        stock.buffer(1, MIN_BYTES);
+        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc");
+        let helper = tasks
+            .filter_map(Result::ok)
+            .find(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "pool-prefault")
+            })
+            .expect("the helper thread");
+        let status = std::fs::read_to_string(helper.path().join("status")).expect("status");
+        let blocked = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .expect("SigBlk");
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            assert!(
+                blocked & (1 << (sig - 1)) != 0,
+                "signal {sig} not blocked: {blocked:#x}"
+            );
+        }
     }
 }
