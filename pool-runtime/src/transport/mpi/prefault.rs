@@ -278,6 +278,8 @@ mod tests {
         let mut stock = Prefault::default();
         stock.buffer(1, MIN_BYTES);
         stock.buffer(1, MIN_BYTES);
+        // Once it has prepared something, it has named itself.
+        assert_eq!(ready_count(&stock, 2), 2);
         let tasks = std::fs::read_dir("/proc/self/task").expect("/proc");
         let helper = tasks
             .filter_map(Result::ok)
