@@ -10,14 +10,20 @@ use common::{Mpi, Run, mpi, mpirun_command, run, skip};
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
+/// The `retries` scenario: `ranks` 0 is spawn mode (3 workers), 1 one process on `threads`
+/// worker threads, more `mpirun -n ranks`; `mpirun -n 1` with `under_mpirun`.
 fn retries(ranks: usize, threads: usize) -> Run {
+    retries_in(ranks, threads, false)
+}
+
+fn retries_in(ranks: usize, threads: usize, under_mpirun: bool) -> Run {
     let dir = std::env::temp_dir().join(format!(
-        "pool-retries-{}-{ranks}-{threads}",
+        "pool-retries-{}-{ranks}-{threads}-{under_mpirun}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let mut cmd = if ranks <= 1 {
+    let mut cmd = if ranks <= 1 && !under_mpirun {
         let mut cmd = Command::new(SCENARIOS);
         if ranks == 0 {
             // Spawn mode, 3 workers.
@@ -55,6 +61,8 @@ fn retries_and_quarantine_in_one_process() {
 
 #[test]
 fn retries_and_quarantine_under_mpirun() {
+    // `mpirun -n 1`: one process, on worker threads (one per core it was given).
+    retries_in(1, 1, true);
     for ranks in 2..=4 {
         let r = retries(ranks, 1);
         if ranks > 2 {
