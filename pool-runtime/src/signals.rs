@@ -123,20 +123,45 @@ pub(crate) fn name(sig: i32) -> &'static str {
 /// thread would not wake the main thread's nap, and launchers send SIGKILL milliseconds after
 /// SIGTERM.
 pub(crate) fn mask_interrupts(block: bool) {
-    // SAFETY: a sigset_t filled by sigemptyset/sigaddset; pthread_sigmask only changes this
-    // thread's mask.
+    let how = if block {
+        libc::SIG_BLOCK
+    } else {
+        libc::SIG_UNBLOCK
+    };
+    // SAFETY: a valid signal set; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        libc::pthread_sigmask(how, &interrupts(), std::ptr::null_mut());
+    }
+}
+
+/// The set of SIGINT and SIGTERM.
+fn interrupts() -> libc::sigset_t {
+    // SAFETY: a zeroed sigset_t is valid storage, which sigemptyset initializes.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
-        let how = if block {
-            libc::SIG_BLOCK
-        } else {
-            libc::SIG_UNBLOCK
-        };
-        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+        set
     }
+}
+
+/// Runs `f` with SIGINT and SIGTERM blocked in this thread, then restores the thread's mask
+/// as it was: the threads `f` starts never take these signals.
+pub(crate) fn with_interrupts_blocked<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: a valid signal set, and storage for the old mask, which pthread_sigmask fills;
+    // it only changes this thread's mask.
+    let old = unsafe {
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &interrupts(), &mut old);
+        old
+    };
+    let result = f();
+    // SAFETY: the mask read above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    result
 }
 
 /// Installs the master's SIGINT and SIGTERM handlers.

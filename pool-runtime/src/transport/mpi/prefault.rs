@@ -144,12 +144,12 @@ impl Prefault {
             let (ask, requests) = mpsc::channel();
             let shared = Arc::clone(&self.shared);
             // The master's thread takes SIGINT and SIGTERM (see `signals`): never this one.
-            signals::mask_interrupts(true);
-            self.helper = std::thread::Builder::new()
-                .name("pool-prefault".into())
-                .spawn(move || serve(&requests, &shared))
-                .ok();
-            signals::mask_interrupts(false);
+            self.helper = signals::with_interrupts_blocked(|| {
+                std::thread::Builder::new()
+                    .name("pool-prefault".into())
+                    .spawn(move || serve(&requests, &shared))
+                    .ok()
+            });
             ask
         });
         self.helper.is_some() && ask.send(request).is_ok()
@@ -280,25 +280,28 @@ mod tests {
         stock.buffer(1, MIN_BYTES);
         // Once it has prepared something, it has named itself.
         assert_eq!(ready_count(&stock, 2), 2);
-        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc");
-        let helper = tasks
+        // Every helper thread alive (other tests start theirs, which may end meanwhile).
+        let masks: Vec<u64> = std::fs::read_dir("/proc/self/task")
+            .expect("/proc")
             .filter_map(Result::ok)
-            .find(|t| {
+            .filter(|t| {
                 std::fs::read_to_string(t.path().join("comm"))
                     .is_ok_and(|c| c.trim() == "pool-prefault")
             })
-            .expect("the helper thread");
-        let status = std::fs::read_to_string(helper.path().join("status")).expect("status");
-        let blocked = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigBlk:"))
-            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-            .expect("SigBlk");
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            assert!(
-                blocked & (1 << (sig - 1)) != 0,
-                "signal {sig} not blocked: {blocked:#x}"
-            );
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .filter_map(|status| {
+                let mask = status.lines().find_map(|l| l.strip_prefix("SigBlk:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .collect();
+        assert!(!masks.is_empty(), "no helper thread");
+        for blocked in masks {
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                assert!(
+                    blocked & (1 << (sig - 1)) != 0,
+                    "signal {sig} not blocked: {blocked:#x}"
+                );
+            }
         }
     }
 }
