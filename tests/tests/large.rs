@@ -21,8 +21,8 @@ fn check(r: &Run, what: &str) {
     assert!(r.stdout.contains(&line), "{}", r.describe());
 }
 
-/// Large results, several to a chunk, sent from their own memory by the workers: right in
-/// every mode.
+/// Large results, several to a chunk, sent from their own memory by the workers, and results
+/// of a size that repeats, received into memory the master prepared: right in every mode.
 #[test]
 fn large_results_several_to_a_chunk() {
     for n in [2, 3] {
@@ -30,6 +30,20 @@ fn large_results_several_to_a_chunk() {
         r.assert_success();
         let line = format!("large mixed passed with {} workers", n - 1);
         assert!(r.stdout.contains(&line), "{}", r.describe());
+    }
+    if !common::skip_unless_open_mpi(
+        "large::large_results_several_to_a_chunk in spawn mode",
+        "MPICH 4.0 cannot spawn from a single process",
+    ) {
+        let mut cmd = Command::new(LARGE);
+        cmd.arg("mixed").env("POOL_WORKERS", "2");
+        let r = run(cmd);
+        r.assert_success();
+        assert!(
+            r.stdout.contains("large mixed passed with 2 workers"),
+            "{}",
+            r.describe()
+        );
     }
     let mut cmd = Command::new(LARGE);
     cmd.arg("mixed").env("POOL_THREADS", "2");
