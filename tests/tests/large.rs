@@ -35,18 +35,16 @@ fn large_results_several_to_a_chunk() {
         "large::large_results_several_to_a_chunk in spawn mode",
         "MPICH 4.0 cannot spawn from a single process",
     ) {
-        let mut cmd = Command::new(LARGE);
-        cmd.arg("mixed").env("POOL_WORKERS", "2");
-        let r = run(cmd);
-        r.assert_success();
-        assert!(
-            r.stdout.contains("large mixed passed with 2 workers"),
-            "{}",
-            r.describe()
-        );
+        mixed_alone("POOL_WORKERS");
     }
+    mixed_alone("POOL_THREADS");
+}
+
+/// `large mixed` started alone, with 2 workers: spawned ranks (`POOL_WORKERS`) or threads
+/// (`POOL_THREADS`).
+fn mixed_alone(workers: &str) {
     let mut cmd = Command::new(LARGE);
-    cmd.arg("mixed").env("POOL_THREADS", "2");
+    cmd.arg("mixed").env(workers, "2");
     let r = run(cmd);
     r.assert_success();
     assert!(
