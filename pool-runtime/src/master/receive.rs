@@ -277,8 +277,12 @@ impl Master {
                 // A success ends this worker's run of failures; the item's earlier failures
                 // elsewhere were those workers' fault, if they have not succeeded since.
                 self.workers[w].succeeded();
-                let earlier = (!job.earlier.is_empty()).then(|| job.earlier.get(&index));
-                for a in earlier.flatten().into_iter().flatten() {
+                let earlier = if job.earlier.is_empty() {
+                    None
+                } else {
+                    job.earlier.get(&index)
+                };
+                for a in earlier.into_iter().flatten() {
                     let other = &mut self.workers[a.worker];
                     if a.worker != w && other.run == a.run {
                         other.failing += 1;
