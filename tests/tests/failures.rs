@@ -17,12 +17,7 @@ fn retries(ranks: usize, threads: usize) -> Run {
 }
 
 fn retries_in(ranks: usize, threads: usize, under_mpirun: bool) -> Run {
-    let dir = std::env::temp_dir().join(format!(
-        "pool-retries-{}-{ranks}-{threads}-{under_mpirun}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = common::scratch(&format!("retries-{ranks}-{threads}-{under_mpirun}"));
     let mut cmd = if ranks <= 1 && !under_mpirun {
         let mut cmd = Command::new(SCENARIOS);
         if ranks == 0 {
