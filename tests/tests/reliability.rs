@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Mpi, Running, launcher, mpi, mpirun, run, scratch, serial, single, skip};
+use common::{
+    Mpi, Running, launcher, mpi, mpirun, reports_dead_worker, run, scratch, serial, single, skip,
+};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
@@ -25,9 +27,7 @@ fn crash(scenario: &str, task: &str, signal: Option<&str>) {
     match mpi() {
         // The master notices the death itself and names the rank and what it held.
         Mpi::OpenMpi => assert!(
-            r.stderr.contains(&format!(
-                "died while it held task `tests::{task}` item 5: the task ended its process"
-            )),
+            reports_dead_worker(&r.stderr, task, signal),
             "{}",
             r.describe()
         ),

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use common::{Mpi, launcher, mpi, mpirun, run, scratch, skip};
+use common::{Mpi, launcher, mpi, mpirun, reports_dead_worker, run, scratch, skip};
 use pool_runtime::journal;
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
@@ -517,13 +517,8 @@ fn a_dead_worker_ends_an_srun_k_step_with_the_pools_report() {
         // The master noticed the death itself (before srun -K ended the step) and names the
         // rank and what every rank held; and the signal, when it read the dead rank's status
         // before slurmstepd reaped it (`abort.rs`: a zombie's status from /proc).
-        let held = format!("died while it held task `tests::{task}` item 5: the task ");
-        let killed_by = signal.unwrap_or("SIGKILL");
         assert!(
-            (r.stderr.contains(&format!("{held}ended its process"))
-                || r.stderr.contains(&format!(
-                    "{held}crashed its process (killed by {killed_by}:"
-                )))
+            reports_dead_worker(&r.stderr, task, signal)
                 && r.stderr.contains("pool:   those 3 results are lost"),
             "{}",
             r.describe()

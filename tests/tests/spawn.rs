@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Run, Running, mpirun, run};
+use common::{Run, Running, mpirun, reports_dead_worker, run};
 
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_scenarios");
 
@@ -50,9 +50,7 @@ fn a_spawned_worker_that_dies_ends_the_job_without_hanging() {
     let r = spawned(2, &["worker_segfault"]);
     assert_ne!(r.status, Some(0), "{}", r.describe());
     assert!(
-        r.stderr.contains(
-            "died while it held task `tests::segfault_on_five` item 5: the task ended its process"
-        ),
+        reports_dead_worker(&r.stderr, "segfault_on_five", Some("SIGSEGV")),
         "{}",
         r.describe()
     );

@@ -260,6 +260,20 @@ pub(crate) fn skip_unless_open_mpi(test: &str, why: &str) -> bool {
     true
 }
 
+/// True if `stderr` holds the master's report of a worker that died while it held item 5 of
+/// `tests::{task}`, killed by `signal` (`SIGKILL` when `None`). Both wordings are by design
+/// (`master/abort.rs`): "the task ended its process" when the dead rank's status was gone by
+/// the time the master looked (its launcher had reaped it), and "the task crashed its process
+/// (killed by SIG...:" when the master read it first.
+pub(crate) fn reports_dead_worker(stderr: &str, task: &str, signal: Option<&str>) -> bool {
+    let held = format!("died while it held task `tests::{task}` item 5: the task ");
+    let killed_by = signal.unwrap_or("SIGKILL");
+    stderr.contains(&format!("{held}ended its process"))
+        || stderr.contains(&format!(
+            "{held}crashed its process (killed by {killed_by}:"
+        ))
+}
+
 /// Prints `SKIP what` on the test process's standard error, past the test harness's
 /// capture, so that a skip shows in the log of a passing run.
 pub(crate) fn skip(what: &str) {
