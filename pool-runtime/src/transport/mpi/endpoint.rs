@@ -225,23 +225,31 @@ pub(super) fn free_communicators(comm: &mut ManuallyDrop<SimpleCommunicator>, bu
 /// completed.
 pub(super) fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Vec<u8>> {
     let oldest = pending.front_mut()?;
-    for request in std::iter::once(&mut oldest.request).chain(oldest.more.iter_mut()) {
-        let mut flag: c_int = 1;
-        // SAFETY: the request came from MPI_Isend; MPI_Test and MPI_Wait set it to
-        // MPI_REQUEST_NULL on completion (testing a null request again is allowed and says
-        // complete), and only when every piece completed is the buffer freed.
-        unsafe {
-            if wait {
-                ffi::MPI_Wait(request, ffi::RSMPI_STATUS_IGNORE);
-            } else {
-                ffi::MPI_Test(request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
-            }
-        }
-        if flag == 0 {
-            return None;
-        }
+    if !complete(&mut oldest.request, wait) {
+        return None;
+    }
+    // Most sends are one message: no further pieces to look at.
+    if !oldest.more.is_empty() && !oldest.more.iter_mut().all(|r| complete(r, wait)) {
+        return None;
     }
     pending.pop_front().map(|done| done.buf)
+}
+
+/// Tests (or, if `wait`, waits for) one piece of a send; true once it completed.
+#[inline]
+fn complete(request: &mut ffi::MPI_Request, wait: bool) -> bool {
+    let mut flag: c_int = 1;
+    // SAFETY: the request came from MPI_Isend; MPI_Test and MPI_Wait set it to
+    // MPI_REQUEST_NULL on completion (testing a null request again is allowed and says
+    // complete), and only when every piece completed is the buffer freed.
+    unsafe {
+        if wait {
+            ffi::MPI_Wait(request, ffi::RSMPI_STATUS_IGNORE);
+        } else {
+            ffi::MPI_Test(request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
+        }
+    }
+    flag != 0
 }
 
 /// What the master's and a worker's ends of the pool share: the receives posted on the
