@@ -224,6 +224,7 @@ pub(super) fn free_communicators(comm: &mut ManuallyDrop<SimpleCommunicator>, bu
 /// Completes the oldest send of `pending`, waiting for it if `wait`; returns its buffer if it
 /// completed.
 pub(super) fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Vec<u8>> {
+    // The buffer (and the parts) of a send are freed only once every piece completed.
     let oldest = pending.front_mut()?;
     if !complete(&mut oldest.request, wait) {
         return None;
@@ -239,9 +240,9 @@ pub(super) fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -
 #[inline]
 fn complete(request: &mut ffi::MPI_Request, wait: bool) -> bool {
     let mut flag: c_int = 1;
-    // SAFETY: the request came from MPI_Isend; MPI_Test and MPI_Wait set it to
-    // MPI_REQUEST_NULL on completion (testing a null request again is allowed and says
-    // complete), and only when every piece completed is the buffer freed.
+    // SAFETY: callers pass requests from MPI_Isend only; MPI_Test and MPI_Wait set one to
+    // MPI_REQUEST_NULL on completion, and testing a null request again is allowed (it says
+    // complete).
     unsafe {
         if wait {
             ffi::MPI_Wait(request, ffi::RSMPI_STATUS_IGNORE);
