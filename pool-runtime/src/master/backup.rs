@@ -103,6 +103,11 @@ impl Backups {
         if self.kept.is_empty() {
             return None;
         }
+        self.answered_kept(chunk)
+    }
+
+    /// [`Backups::answered`] with some chunk kept (the check before it is inlined).
+    fn answered_kept(&mut self, chunk: &Chunk) -> Option<Answer> {
         let kept = self.kept.get_mut(&chunk.seq)?;
         let answer = if kept.answered {
             Answer::Duplicate

@@ -282,7 +282,11 @@ impl Master {
 
     /// The oldest chunk cut ahead that worker `w` may take: a retry goes to another worker
     /// while one is not in quarantine.
+    #[inline]
     pub(super) fn take_cut_ahead(&mut self, w: usize) -> Option<CutChunk> {
+        if self.cut_ahead.is_empty() {
+            return None;
+        }
         let others = self.workers.len() - self.quarantined > 1;
         let at = self
             .cut_ahead
@@ -317,6 +321,7 @@ impl Master {
         }
         self.workers[w].in_flight.push_back(chunk);
         self.in_flight += 1;
+        self.chunks_sent += 1;
         self.meter.sent(w, frame::full_len(&frame, &parts));
         self.link.send_parts(w, Tag::Task, frame, parts);
         if self.workers[w].in_flight.len() == 1 {

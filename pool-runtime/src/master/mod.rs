@@ -120,6 +120,8 @@ pub(crate) struct Master {
     speeds: Speeds,
     /// Chunks in flight, all workers together.
     in_flight: usize,
+    /// Chunks sent so far (see `receive_available`).
+    chunks_sent: u64,
     /// Workers in quarantine (stuck ones included).
     quarantined: usize,
     /// Deadlines of items of jobs with a timeout, and the workers stuck past one.
@@ -167,6 +169,7 @@ impl Master {
             free: FreeSlots::new(n),
             speeds: Speeds::new(n),
             in_flight: 0,
+            chunks_sent: 0,
             quarantined: 0,
             timeouts: timeout::Timeouts::default(),
             timed: false,
@@ -233,6 +236,7 @@ impl Master {
     }
 
     /// Keeps a frame's buffer for reuse, within limits.
+    #[inline]
     fn keep_buffer(&mut self, frame: Vec<u8>) {
         const MAX_SPARE: usize = 64;
         if self.spare.len() < MAX_SPARE && frame.capacity() <= dispatch::SOFT_FRAME_LIMIT * 2 {

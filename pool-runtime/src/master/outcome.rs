@@ -115,6 +115,7 @@ impl Master {
 
 /// The messages of item `index`'s failed attempts, taken out of `earlier` (which has any
 /// only with retries).
+#[inline]
 fn earlier_messages(earlier: &mut HashMap<u64, Vec<Attempt>>, index: u64) -> Vec<String> {
     if earlier.is_empty() {
         return Vec::new();

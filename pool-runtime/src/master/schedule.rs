@@ -316,6 +316,7 @@ impl FreeSlots {
     }
 
     /// Worker `w` answered a chunk: it has room again.
+    #[inline]
     pub(crate) fn freed(&mut self, w: usize) {
         if let Some(q) = self.queued.get_mut(w) {
             if !*q {

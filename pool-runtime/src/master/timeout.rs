@@ -84,10 +84,15 @@ impl Master {
     }
 
     /// Worker `w`'s front chunk started now: its deadline is set, if its job has a timeout.
+    #[inline]
     pub(super) fn front_started(&mut self, w: usize) {
-        if !self.timed {
-            return;
+        if self.timed {
+            self.front_started_timed(w);
         }
+    }
+
+    /// [`Master::front_started`] once a job had a timeout (the check before it is inlined).
+    fn front_started_timed(&mut self, w: usize) {
         let Some(chunk) = self.workers[w].in_flight.front() else {
             return;
         };
@@ -104,10 +109,15 @@ impl Master {
     }
 
     /// Takes out every worker whose front item ran past its deadline.
+    #[inline]
     pub(super) fn check_timeouts(&mut self) {
-        if self.timeouts.heap.is_empty() {
-            return;
+        if !self.timeouts.heap.is_empty() {
+            self.take_out_timed_out();
         }
+    }
+
+    /// [`Master::check_timeouts`] with deadlines pending (the check before it is inlined).
+    fn take_out_timed_out(&mut self) {
         let now = Instant::now();
         while let Some(&Reverse((at, w, seq))) = self.timeouts.heap.peek() {
             if at > now {
