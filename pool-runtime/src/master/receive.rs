@@ -1,7 +1,7 @@
 //! Taking in RESULT frames, routing them to their job, and handing outcomes to the reader.
 
 use super::backup::Answer;
-use super::jobs::{Arrived, Attempt, Chunk, FrameExtra};
+use super::jobs::{Arrived, Attempt, Chunk, FrameExtra, Job};
 use super::{CutChunk, Master, schedule};
 use crate::error::TaskErrorKind;
 use crate::frame::{self, Part};
@@ -67,34 +67,20 @@ impl Master {
         );
     }
 
-    fn handle(&mut self, w: usize, tag: i32, mut bytes: Vec<u8>, parts: Vec<Part>) {
+    fn handle(&mut self, w: usize, tag: i32, bytes: Vec<u8>, parts: Vec<Part>) {
         if self.is_stuck(w) {
             // What it held was handed out again or failed when its time ran out.
             return;
         }
-        let rank = self.link.rank_of(w);
-        if !parts.is_empty() && Tag::from_raw(tag) != Some(Tag::Result) {
-            // Only results are decoded from their parts: anything else gets its bytes in place.
-            bytes = frame::flatten(&bytes, &parts);
-            return self.handle(w, tag, bytes, Vec::new());
-        }
-        match Tag::from_raw(tag) {
-            Some(Tag::Folded) => return self.handle_folded(w, bytes),
-            Some(Tag::Partial) => return self.handle_partial(w, bytes),
-            _ => {}
-        }
         if Tag::from_raw(tag) != Some(Tag::Result) {
-            eprintln!(
-                "pool: ignoring an unexpected frame from rank {rank} (tag {tag}, {} bytes)",
-                bytes.len()
-            );
-            return;
+            return self.handle_other(w, tag, bytes, parts);
         }
         let Some(chunk) = self
             .workers
             .get_mut(w)
             .and_then(|s| s.in_flight.pop_front())
         else {
+            let rank = self.link.rank_of(w);
             eprintln!("pool: ignoring a RESULT frame from rank {rank}, which holds no task");
             return;
         };
@@ -111,49 +97,83 @@ impl Master {
             None => self.free.freed(w),
         }
         if self.backups.answered(&chunk) == Some(Answer::Duplicate) {
-            // Another copy of this chunk answered first: its outcomes are already routed.
-            self.meter.received(w, frame::full_len(&bytes, &parts), 0);
-            self.keep_buffer(bytes);
-            if let Some(job) = self.jobs.get_mut(chunk.job) {
-                job.in_flight -= u64::from(chunk.count);
-                if job.abandoned {
-                    job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
-                    if job.outstanding == 0 {
-                        self.jobs.remove(chunk.job);
-                    }
-                }
-            }
-            return;
+            return self.drop_duplicate(w, chunk, bytes, &parts);
         }
         self.meter
             .received(w, frame::full_len(&bytes, &parts), chunk.count);
+        let rank = self.link.rank_of(w);
         let (arrived, retried) = self.read_result(w, rank, chunk, bytes, parts);
         let Some(job) = self.jobs.get_mut(chunk.job) else {
             return;
         };
         job.in_flight -= u64::from(chunk.count);
-        if job.abandoned {
-            job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
-            if job.outstanding == 0 {
-                self.jobs.remove(chunk.job);
-            }
-            if let Arrived::Frame { frame, .. } = arrived {
-                self.keep_buffer(frame);
-            }
-        } else if retried == chunk.count {
-            // Every item of the chunk runs again: nothing to hand out from it.
-            if let Arrived::Frame { frame, .. } = arrived {
-                self.keep_buffer(frame);
-            }
-        } else {
+        if !job.abandoned && retried < chunk.count {
             job.ready_items += u64::from(chunk.count - retried);
             job.arrived.push_back(arrived);
+        } else {
+            self.drop_result(chunk, arrived);
+        }
+    }
+
+    /// A frame from worker `w` that is not a RESULT: a fold's, or one to ignore.
+    #[inline(never)]
+    fn handle_other(&mut self, w: usize, tag: i32, mut bytes: Vec<u8>, parts: Vec<Part>) {
+        if !parts.is_empty() {
+            // Only results are decoded from their parts: anything else gets its bytes in place.
+            bytes = frame::flatten(&bytes, &parts);
+        }
+        match Tag::from_raw(tag) {
+            Some(Tag::Folded) => self.handle_folded(w, bytes),
+            Some(Tag::Partial) => self.handle_partial(w, bytes),
+            _ => eprintln!(
+                "pool: ignoring an unexpected frame from rank {} (tag {tag}, {} bytes)",
+                self.link.rank_of(w),
+                bytes.len()
+            ),
+        }
+    }
+
+    /// Another copy of `chunk` answered first (see `backup`): its outcomes are already
+    /// routed, and this answer only counts.
+    #[cold]
+    fn drop_duplicate(&mut self, w: usize, chunk: Chunk, bytes: Vec<u8>, parts: &[Part]) {
+        self.meter.received(w, frame::full_len(&bytes, parts), 0);
+        self.keep_buffer(bytes);
+        if let Some(job) = self.jobs.get_mut(chunk.job) {
+            job.in_flight -= u64::from(chunk.count);
+            if job.abandoned {
+                job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
+                if job.outstanding == 0 {
+                    self.jobs.remove(chunk.job);
+                }
+            }
+        }
+    }
+
+    /// What arrived for `chunk` that nobody reads: its job was abandoned (its reader is
+    /// gone), or every item of it runs again.
+    #[cold]
+    fn drop_result(&mut self, chunk: Chunk, arrived: Arrived) {
+        if let Some(job) = self.jobs.get_mut(chunk.job) {
+            if job.abandoned {
+                job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
+                if job.outstanding == 0 {
+                    self.jobs.remove(chunk.job);
+                }
+            }
+        }
+        if let Arrived::Frame { frame, .. } = arrived {
+            self.keep_buffer(frame);
         }
     }
 
     /// Checks a RESULT frame against the chunk it answers, sends its failed items again
     /// (with retries), journals it, and learns from the time it took. Returns what arrived,
     /// and how many of its items run again.
+    ///
+    /// Every result goes through here: what few results need (retries, the journal, a
+    /// malformed frame) is in functions of its own, so that the path of the others stays
+    /// short (the master's time per tiny task is mostly fetching its code).
     fn read_result(
         &mut self,
         w: usize,
@@ -162,80 +182,73 @@ impl Master {
         bytes: Vec<u8>,
         mut parts: Vec<Part>,
     ) -> (Arrived, u32) {
-        let arrived = match ResultFrame::decode_parts(&bytes, &parts) {
+        let f = match ResultFrame::decode_parts(&bytes, &parts) {
             Ok(f)
                 if f.header.job == chunk.job
                     && f.header.first == chunk.first
                     && f.header.count == chunk.count =>
             {
-                self.meter.busy(w, f.header.busy_ns);
-                let retried = self.failures(w, chunk, &f.header, (&bytes, &parts));
-                if let Some(job) = self.jobs.get_mut(chunk.job) {
-                    if let Some(sample) = job.observe(f.header.busy_ns, f.header.count) {
-                        if let Some(avg) = job.item_ns.get() {
-                            self.speeds.observe(w, f.header.count, sample, avg);
-                        }
-                    }
-                    if let Some(journal) = job.journal.as_mut() {
-                        let digests = job.digests.remove(&chunk.first).unwrap_or_default();
-                        let last = |index| retried.binary_search(&index).is_err();
-                        let frame = (&bytes[..], &parts[..]);
-                        if let Err(e) = journal.append_parted(&f.header, frame, &digests, last) {
-                            job.journal = None;
-                            job.journal_error = Some(e);
-                        }
-                    }
-                }
-                let left = chunk.count - retried.len() as u32;
-                let extra = (!parts.is_empty() || !retried.is_empty()).then(|| {
-                    // The parts' memory, for the outcomes' decoding to take over.
-                    let buffers = parts.iter_mut().map(Part::take).collect();
-                    Box::new(FrameExtra {
-                        parts,
-                        buffers,
-                        retried,
-                    })
-                });
-                return (
-                    Arrived::Frame {
-                        worker: w,
-                        next_index: chunk.first,
-                        outcomes: Outcomes::new(&f.header),
-                        frame: bytes,
-                        left,
-                        extra,
-                    },
-                    chunk.count - left,
-                );
+                f
             }
-            Ok(f) => {
-                // The worker could not read the TASK frame and says why in a single outcome.
-                let mut outcomes = Outcomes::new(&f.header);
-                let message = match outcomes.next(&bytes) {
-                    Some((Status::Rejected, m)) if f.header.count == 1 => {
-                        String::from_utf8_lossy(m).into_owned()
-                    }
-                    _ => format!(
-                        "RESULT frame from rank {rank} is for job {} items {}+{}, but the oldest \
-                         chunk it holds is job {} items {}+{}",
-                        f.header.job,
-                        f.header.first,
-                        f.header.count,
-                        chunk.job,
-                        chunk.first,
-                        chunk.count
-                    ),
-                };
-                failed_chunk(w, chunk, TaskErrorKind::Rejected, message)
-            }
-            Err(e) => failed_chunk(
-                w,
-                chunk,
-                TaskErrorKind::BadOutput,
-                format!("malformed reply from rank {rank}: {e}"),
-            ),
+            other => return (wrong_result(w, rank, chunk, &bytes, other), 0),
         };
-        (arrived, 0)
+        self.meter.busy(w, f.header.busy_ns);
+        let retried = self.failures(w, chunk, &f.header, (&bytes, &parts));
+        if let Some(job) = self.jobs.get_mut(chunk.job) {
+            if let Some(sample) = job.observe(f.header.busy_ns, f.header.count) {
+                if let Some(avg) = job.item_ns.get() {
+                    self.speeds.observe(w, f.header.count, sample, avg);
+                }
+            }
+            if job.journal.is_some() {
+                journal_result(job, chunk, &f.header, (&bytes, &parts), &retried);
+            }
+        }
+        let left = chunk.count - retried.len() as u32;
+        let extra = (!parts.is_empty() || !retried.is_empty()).then(|| {
+            // The parts' memory, for the outcomes' decoding to take over.
+            let buffers = parts.iter_mut().map(Part::take).collect();
+            Box::new(FrameExtra {
+                parts,
+                buffers,
+                retried,
+            })
+        });
+        (
+            Arrived::Frame {
+                worker: w,
+                next_index: chunk.first,
+                outcomes: Outcomes::new(&f.header),
+                frame: bytes,
+                left,
+                extra,
+            },
+            chunk.count - left,
+        )
+    }
+
+    /// The items of a valid RESULT frame from worker `w` that run again (see
+    /// [`Master::failures_of`]): none, without looking, for a job without retries, unless
+    /// the worker has a run of failures that a success would end.
+    #[inline]
+    fn failures(
+        &mut self,
+        w: usize,
+        chunk: Chunk,
+        header: &ResultHeader,
+        frame: (&[u8], &[Part]),
+    ) -> Vec<u64> {
+        match self.jobs.get(chunk.job) {
+            Some(job)
+                if job.kept.is_empty()
+                    && (job.retries == 0 || job.abandoned)
+                    && !self.workers[w].unsettled =>
+            {
+                Vec::new()
+            }
+            Some(_) => self.failures_of(w, chunk, header, frame),
+            None => Vec::new(),
+        }
     }
 
     /// Looks at the outcomes of a valid RESULT frame from worker `w` of a job with retries,
@@ -243,7 +256,8 @@ impl Master {
     /// run again, for another worker, and counts for quarantine (see
     /// [`check_quarantine`](Self::check_quarantine)) the failures on other workers of each
     /// item that succeeded. Returns the indices of the items that run again, in order.
-    fn failures(
+    #[inline(never)]
+    fn failures_of(
         &mut self,
         w: usize,
         chunk: Chunk,
@@ -390,6 +404,67 @@ impl Master {
             failures = slot.failing,
             "pool: worker quarantined"
         );
+    }
+}
+
+/// What arrived for `chunk` when worker `w`'s RESULT frame does not answer it: the worker
+/// could not read the TASK frame and says why in a single outcome, or the frame is for
+/// other items, or malformed.
+#[cold]
+fn wrong_result(
+    w: usize,
+    rank: usize,
+    chunk: Chunk,
+    bytes: &[u8],
+    frame: Result<ResultFrame, protocol::ProtocolError>,
+) -> Arrived {
+    match frame {
+        Ok(f) => {
+            let mut outcomes = Outcomes::new(&f.header);
+            let message = match outcomes.next(bytes) {
+                Some((Status::Rejected, m)) if f.header.count == 1 => {
+                    String::from_utf8_lossy(m).into_owned()
+                }
+                _ => format!(
+                    "RESULT frame from rank {rank} is for job {} items {}+{}, but the oldest \
+                     chunk it holds is job {} items {}+{}",
+                    f.header.job,
+                    f.header.first,
+                    f.header.count,
+                    chunk.job,
+                    chunk.first,
+                    chunk.count
+                ),
+            };
+            failed_chunk(w, chunk, TaskErrorKind::Rejected, message)
+        }
+        Err(e) => failed_chunk(
+            w,
+            chunk,
+            TaskErrorKind::BadOutput,
+            format!("malformed reply from rank {rank}: {e}"),
+        ),
+    }
+}
+
+/// Appends a valid RESULT frame for `chunk` to its job's journal, the items in `retried`
+/// (which run again) left out; the journal is closed on an error, kept for the job's end.
+#[inline(never)]
+fn journal_result(
+    job: &mut Job,
+    chunk: Chunk,
+    header: &ResultHeader,
+    (bytes, parts): (&[u8], &[Part]),
+    retried: &[u64],
+) {
+    let Some(journal) = job.journal.as_mut() else {
+        return;
+    };
+    let digests = job.digests.remove(&chunk.first).unwrap_or_default();
+    let last = |index| retried.binary_search(&index).is_err();
+    if let Err(e) = journal.append_parted(header, (bytes, parts), &digests, last) {
+        job.journal = None;
+        job.journal_error = Some(e);
     }
 }
 
