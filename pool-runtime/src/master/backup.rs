@@ -97,6 +97,11 @@ impl Backups {
         found
     }
 
+    /// True when no chunk is kept (no backup copy can be made).
+    pub(super) fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
     /// A result came back for `chunk`: `None` when it was never kept.
     #[inline]
     pub(super) fn answered(&mut self, chunk: &Chunk) -> Option<Answer> {
