@@ -237,6 +237,23 @@ impl Jobs {
         self.open.remove(&id)
     }
 
+    /// `count` items of job `id` came back or were given up: if the job was abandoned
+    /// (nobody reads it), they are no longer outstanding, and the job is forgotten once none
+    /// is. True if it was abandoned.
+    pub(crate) fn count_abandoned(&mut self, id: u32, count: u32) -> bool {
+        let Some(job) = self.open.get_mut(&id) else {
+            return false;
+        };
+        if !job.abandoned {
+            return false;
+        }
+        job.outstanding = job.outstanding.saturating_sub(u64::from(count));
+        if job.outstanding == 0 {
+            self.open.remove(&id);
+        }
+        true
+    }
+
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Job> {
         self.open.values_mut()
     }

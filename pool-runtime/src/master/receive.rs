@@ -23,8 +23,8 @@ impl Master {
         let sent_before = self.chunks_sent;
         while let Some(incoming) = self.link.try_recv() {
             self.handle_incoming(incoming);
-            let sent_since = usize::try_from(self.chunks_sent - sent_before).unwrap_or(usize::MAX);
-            if self.in_flight <= sent_since && !self.timed && self.backups.is_empty() {
+            let sent_since = self.chunks_sent - sent_before;
+            if self.in_flight as u64 <= sent_since && !self.timed && self.backups.is_empty() {
                 break;
             }
         }
@@ -144,12 +144,7 @@ impl Master {
         self.keep_buffer(bytes);
         if let Some(job) = self.jobs.get_mut(chunk.job) {
             job.in_flight -= u64::from(chunk.count);
-            if job.abandoned {
-                job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
-                if job.outstanding == 0 {
-                    self.jobs.remove(chunk.job);
-                }
-            }
+            self.jobs.count_abandoned(chunk.job, chunk.count);
         }
     }
 
@@ -157,14 +152,7 @@ impl Master {
     /// gone), or every item of it runs again.
     #[cold]
     fn drop_result(&mut self, chunk: Chunk, arrived: Arrived) {
-        if let Some(job) = self.jobs.get_mut(chunk.job) {
-            if job.abandoned {
-                job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
-                if job.outstanding == 0 {
-                    self.jobs.remove(chunk.job);
-                }
-            }
-        }
+        self.jobs.count_abandoned(chunk.job, chunk.count);
         if let Arrived::Frame { frame, .. } = arrived {
             self.keep_buffer(frame);
         }

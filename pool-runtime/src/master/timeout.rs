@@ -162,13 +162,12 @@ impl Master {
             };
             job.in_flight -= u64::from(chunk.count);
             let kept = job.kept.remove(&chunk.seq);
-            if job.abandoned {
-                job.outstanding = job.outstanding.saturating_sub(u64::from(chunk.count));
-                if job.outstanding == 0 {
-                    self.jobs.remove(chunk.job);
-                }
+            if self.jobs.count_abandoned(chunk.job, chunk.count) {
                 continue;
             }
+            let Some(job) = self.jobs.get_mut(chunk.job) else {
+                continue;
+            };
             if i > 0 {
                 // Queued behind the stuck item, never started: it goes to another worker.
                 if let Some(kept) = kept {
