@@ -6,6 +6,8 @@
 //! states ([`crate::state`]) live in this thread until STOP.
 
 mod fold;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::time::Instant;
