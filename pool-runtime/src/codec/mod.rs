@@ -84,27 +84,35 @@ pub(crate) fn split<T: 'static>(value: &T, min: usize) -> Option<Split<'_>> {
     if bytes.len() < min {
         return None;
     }
-    let mut head = Vec::with_capacity(MAX_VARINT);
-    put_varint(&mut head, len as u64);
-    let mut split = Split {
-        head: [0; MAX_VARINT],
-        head_len: head.len(),
+    let mut head = [0; MAX_VARINT];
+    let head_len = varint(len as u64, &mut head);
+    Some(Split {
+        head,
+        head_len,
         bytes,
         elem,
-    };
-    split.head[..head.len()].copy_from_slice(&head);
-    Some(split)
+    })
 }
 
 /// The most bytes a postcard varint of a `u64` takes.
 const MAX_VARINT: usize = 10;
 
-fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+fn put_varint(buf: &mut Vec<u8>, v: u64) {
+    let mut bytes = [0; MAX_VARINT];
+    let len = varint(v, &mut bytes);
+    buf.extend_from_slice(&bytes[..len]);
+}
+
+/// Writes `v` as postcard's varint into `out`; returns how many bytes that took.
+fn varint(mut v: u64, out: &mut [u8; MAX_VARINT]) -> usize {
+    let mut len = 0;
     while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
+        out[len] = (v as u8) | 0x80;
+        len += 1;
         v >>= 7;
     }
-    buf.push(v as u8);
+    out[len] = v as u8;
+    len + 1
 }
 
 /// Reads a varint as postcard writes a `usize`; `None` if it is not one.
@@ -357,6 +365,9 @@ mod tests {
         check(vec![1.5f64, -2.0, 3.25], true);
         check(vec![1.5f32; 7], true);
         check(vec![1u8, 2, 3], true);
+        // A length of more than one varint byte.
+        check(vec![7u8; 300], true);
+        check(vec![0.5f64; 20_000], true);
         check(vec![-1i8, 2], true);
         check("héllo".to_owned(), true);
         check(crate::bulk::Bulk(vec![1u16, 2, 65535]), true);
