@@ -5,7 +5,7 @@
 //! mpirun -n N target/release/examples/bench --workload noop|sleep|payload --tasks T \
 //!     [--system pool|raw] [--chunksize C] [--prefetch K] [--seed 12345] \
 //!     [--sleep-min-ms 0] [--sleep-max-ms 20] [--payload-mib 1] [--warmup W] [--tag TEXT] \
-//!     [--unordered] [--bulk] [--borrowed] [--raw-mode classic|buffer]
+//!     [--unordered] [--bulk] [--borrowed] [--raw-mode classic|buffer|keep]
 //! ```
 //!
 //! `seconds` times only the map, after a warm-up of `2 * workers` tasks (or `--warmup`).
@@ -16,6 +16,9 @@
 //! mpi4py's benchmark sends the same numpy array. `--system raw --raw-mode buffer` is the
 //! physical reference: the master sends from its one array and receives into one reused
 //! buffer, the worker receives into a reused buffer and copies it once into the reply.
+//! `--raw-mode keep` is the same loop with every reply received into memory of its own and
+//! kept until the run ends, as `map` keeps its results (and frees them within the timing,
+//! as the pool runs do).
 
 use std::time::{Duration, Instant};
 
@@ -133,8 +136,8 @@ fn parse_args() -> Result<Args, String> {
     if !["pool", "raw"].contains(&args.system.as_str()) {
         return Err("--system must be pool or raw".into());
     }
-    if !["classic", "buffer"].contains(&args.raw_mode.as_str()) {
-        return Err("--raw-mode must be classic or buffer".into());
+    if !["classic", "buffer", "keep"].contains(&args.raw_mode.as_str()) {
+        return Err("--raw-mode must be classic, buffer or keep".into());
     }
     if args.tasks == 0 {
         return Err("--tasks must be at least 1".into());
@@ -437,6 +440,35 @@ mod raw {
         }
     }
 
+    /// Keep mode, master side: as buffer mode, but every reply lands in fresh memory of its
+    /// own and is kept until the run ends, as `map` keeps every result.
+    fn farm_keep(world: &SimpleCommunicator, count: usize, data: &[f64]) -> Vec<Vec<f64>> {
+        let workers = (world.size() - 1) as usize;
+        let mut replies = Vec::with_capacity(count);
+        let mut next = 0;
+        let mut busy = 0;
+        for w in 1..=workers {
+            if next < count {
+                world.process_at_rank(w as i32).send_with_tag(data, WORK);
+                next += 1;
+                busy += 1;
+            }
+        }
+        while busy > 0 {
+            let (reply, status) = world.any_process().receive_vec::<f64>();
+            replies.push(reply);
+            busy -= 1;
+            if next < count {
+                world
+                    .process_at_rank(status.source_rank())
+                    .send_with_tag(data, WORK);
+                next += 1;
+                busy += 1;
+            }
+        }
+        replies
+    }
+
     /// Buffer mode, worker side: receive into a reused buffer, copy it once into the reply
     /// (the task's one copy), send the reply; until STOP.
     fn serve_buffers(world: &SimpleCommunicator, len: usize) {
@@ -514,6 +546,21 @@ mod raw {
                     sleep_sum_us: expected,
                     sleep_max_us,
                 })
+            }
+            _ if args.raw_mode == "keep" => {
+                let data = payload_data(args);
+                let len = data.len();
+                if rank != 0 {
+                    serve_buffers(world, len);
+                    serve_buffers(world, len);
+                    return None;
+                }
+                drop(farm_keep(world, warmup, &data));
+                stop_all(world);
+                let (seconds, master_cpu_s, error) =
+                    time(|| check_payload(&farm_keep(world, args.tasks, &data), len));
+                stop_all(world);
+                Some(Measured::timed(seconds, master_cpu_s, error))
             }
             _ if args.raw_mode == "buffer" => {
                 let data = payload_data(args);

@@ -2,7 +2,8 @@
 # The payload table of BENCHMARKS.md (issue 14): Vec<f64> payloads of 1 MiB and 8 MiB at N=2
 # and N=3, through pool (an owned clone per task, and --borrowed: the one array by
 # reference), the raw loop (classic: a fresh vector per message; buffer: one send buffer and
-# reused receive buffers) and mpi4py.futures with pickle-5 (scripts/mpi4py_payload.py: the
+# reused receive buffers; keep: as buffer, but every reply kept in memory of its own, as map
+# keeps its results) and mpi4py.futures with pickle-5 (scripts/mpi4py_payload.py: the
 # same array every time). Every repeat runs each system once, back to back, in one session;
 # the table gives medians and paired ratios (the median of the ratios of runs of one repeat).
 #   scripts/bench-payload.sh [REPEATS]   (default 5; raw JSON lines: target/bench-payload.jsonl)
@@ -35,6 +36,7 @@ for ranks in 2 3; do
         timeout 600 mpirun -n "$ranks" "$bench" $args --system pool --borrowed --tag "pool borrowed|$tag"
         timeout 600 mpirun -n "$ranks" "$bench" $args --system raw --tag "raw classic|$tag"
         timeout 600 mpirun -n "$ranks" "$bench" $args --system raw --raw-mode buffer --tag "raw buffer|$tag"
+        timeout 600 mpirun -n "$ranks" "$bench" $args --system raw --raw-mode keep --tag "raw keep|$tag"
         timeout 600 mpirun -n "$ranks" -x MPI4PY_FUTURES_USE_PKL5=1 "$python" -m mpi4py.futures \
           scripts/mpi4py_payload.py $pyargs --tag "mpi4py pkl5|$tag"
       } >>"$out"
@@ -49,8 +51,9 @@ by = {}
 for r in runs:
     system, size, ranks, rep = r["tag"].split("|")
     by.setdefault((size, int(ranks)), {}).setdefault(system, {})[rep] = r
-systems = ["pool owned", "pool borrowed", "raw classic", "raw buffer", "mpi4py pkl5"]
-ratios = [("pool borrowed", "mpi4py pkl5"), ("pool borrowed", "raw buffer"), ("pool owned", "raw classic")]
+systems = ["pool owned", "pool borrowed", "raw classic", "raw buffer", "raw keep", "mpi4py pkl5"]
+ratios = [("pool borrowed", "mpi4py pkl5"), ("pool borrowed", "raw buffer"),
+          ("pool borrowed", "raw keep"), ("pool owned", "raw classic")]
 errors = [r for r in runs if "error" in r]
 for r in errors:
     print(f"ERROR in {r['tag']}: {r['error']}")
