@@ -8,8 +8,16 @@ use crate::error::TaskErrorKind;
 use crate::frame::{self, Part};
 use crate::protocol::{self, Tag};
 
-/// A chunk stops growing once its frame is this large.
-pub(super) const SOFT_FRAME_LIMIT: usize = 8 << 20;
+/// An adaptive chunk stops growing once its frame (out-of-band parts counted) is this large
+/// (a chunk size the caller set is kept, as [`crate::Options::chunksize`] says). Moving
+/// 1 MiB takes 100 µs or more, against a few µs for a message, so larger chunks save
+/// nothing; but each chunk's inputs and results live until it is answered. With 8 MiB,
+/// 1 MiB inputs went out eight to a chunk: up to 25 owned inputs were alive on the master
+/// at once (each worker's window), and the allocator gave each new one memory it had just
+/// returned to the kernel, to be faulted in and zeroed again; and eight results came back
+/// at a time, more than the master's prepared receive memory kept up with (measured with
+/// `examples/bench --workload payload --payload-mib 1`, see BENCHMARKS.md).
+pub(super) const SOFT_FRAME_LIMIT: usize = 1 << 20;
 
 /// A job's inputs, as the master sees them: the typed layer encodes them on demand.
 pub(crate) trait JobInputs {
@@ -204,7 +212,11 @@ impl Master {
                 &mut frame,
                 out_of_band.then_some(&mut parts),
                 size.max(1),
-                SOFT_FRAME_LIMIT,
+                if plan.chunksize.is_some() {
+                    usize::MAX
+                } else {
+                    SOFT_FRAME_LIMIT
+                },
             );
             let job = self.jobs.get_mut(id)?;
             let any_failed = encoded.failed.is_some();

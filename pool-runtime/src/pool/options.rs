@@ -56,8 +56,9 @@ impl Options {
     /// then as many as keep a worker busy for a target time (1 ms on a few workers, longer
     /// on many, so the master keeps up: 16 ms at 1,000 workers), fewer for a worker measured
     /// slower than the rest, split finer at the end of a run (when the input's length is
-    /// known) so the workers finish together. Larger chunks cost less per task; smaller ones
-    /// balance load better.
+    /// known) so the workers finish together, and no larger than about 1 MiB of inputs
+    /// (moving that much costs far more than a message). Larger chunks cost less per task;
+    /// smaller ones balance load better.
     #[must_use]
     pub fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = Some(n.max(1));

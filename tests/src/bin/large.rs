@@ -99,6 +99,11 @@ fn plus_one(data: Vec<f64>) -> Vec<f64> {
 }
 
 #[pool_task]
+fn floats_len(data: Vec<f64>) -> u64 {
+    data.len() as u64
+}
+
+#[pool_task]
 fn text_len(text: String) -> u64 {
     text.len() as u64
 }
@@ -167,6 +172,7 @@ fn mixed_results(pool: &Pool) -> Result<(), Error> {
         assert_eq!(b[n - 1], ((n - 1) as u16) ^ (i as u16));
     }
     borrowed_inputs(pool)?;
+    chunks_of_large_inputs(pool)?;
     // A fold whose values are large: 100 vectors of 20,000 ones or twos.
     let sum = pool.fold(ones, 0..100u64, add_floats)?.expect("100 values");
     assert_eq!((sum.len(), sum[0], sum[19_999]), (20_000, 150.0, 150.0));
@@ -234,6 +240,19 @@ fn borrowed_inputs(pool: &Pool) -> Result<(), Error> {
         "the rerun reuses every outcome"
     );
     std::fs::remove_file(&journal).expect("the journal was written");
+    Ok(())
+}
+
+/// Adaptive chunks of inputs of 1 MiB hold one each (a chunk stops growing at 1 MiB: more
+/// saves nothing and keeps more memory alive); a chunk size the caller sets is kept.
+fn chunks_of_large_inputs(pool: &Pool) -> Result<(), Error> {
+    let inputs = vec![vec![0.5f64; 1 << 17]; 64];
+    for (options, chunks) in [(Options::new(), 64), (Options::new().chunksize(4), 16)] {
+        let before = pool.stats();
+        let lens = pool.map_with(floats_len, &inputs, options)?;
+        assert_eq!(lens, vec![1 << 17; 64]);
+        assert_eq!(pool.stats().since(&before).chunks, chunks);
+    }
     Ok(())
 }
 
