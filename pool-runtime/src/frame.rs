@@ -96,6 +96,14 @@ impl Part {
         }
     }
 
+    /// The value a kept part holds, once its sends are done with it.
+    pub(crate) fn into_kept(self) -> Option<Rc<dyn Any>> {
+        match self.data {
+            Data::Kept { keep, .. } => Some(keep),
+            _ => None,
+        }
+    }
+
     /// True if the part holds memory the caller lent.
     pub(crate) fn lent(&self) -> bool {
         matches!(self.data, Data::Lent { .. })
@@ -247,6 +255,27 @@ impl Buffer {
             Buffer::B2(v) => bytes(v),
             Buffer::B4(v) => bytes(v),
             Buffer::B8(v) => bytes(v),
+        }
+    }
+
+    /// The memory of `v` (its contents dropped), as a buffer of its elements' size; `None`
+    /// when no buffer has `P`'s size and alignment.
+    pub(crate) fn from_vec<P: crate::bulk::Plain>(mut v: Vec<P>) -> Option<Buffer> {
+        fn convert<P: crate::bulk::Plain, S: crate::bulk::Plain>(v: Vec<P>) -> Option<Vec<S>> {
+            if size_of::<S>() != size_of::<P>() || align_of::<S>() != align_of::<P>() {
+                return None;
+            }
+            let mut v = std::mem::ManuallyDrop::new(v);
+            // SAFETY: as in `into_vec`: the same layout, and a length of zero.
+            Some(unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<S>(), 0, v.capacity()) })
+        }
+        v.clear();
+        match size_of::<P>() {
+            1 => convert(v).map(Buffer::B1),
+            2 => convert(v).map(Buffer::B2),
+            4 => convert(v).map(Buffer::B4),
+            8 => convert(v).map(Buffer::B8),
+            _ => None,
         }
     }
 

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 mod parts;
 
-pub(crate) use parts::{decode_input, decode_parts, with_input_part};
+pub(crate) use parts::{decode_input, decode_parts, reclaim, with_input_part};
 
 /// Appends the encoding of `value` to `buf`.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(

@@ -1,9 +1,11 @@
 //! Out-of-band parts on the way in: a large plain value (vector, `String`, `Bulk`) received
 //! into memory of its own element type (see [`crate::frame`]) becomes the decoded value
-//! without a copy; a task's input part reaches its decode through a per-thread slot.
+//! without a copy; a task's input part reaches its decode through a per-thread slot; and
+//! the memory of a part sent from a value's own gives room for the next one received.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 
@@ -120,4 +122,68 @@ pub(crate) fn decode_input<T: DeserializeOwned + 'static>(input: &[u8]) -> Resul
     HAS_INPUT_PART.with(|h| h.set(false));
     let part = INPUT_PART.with(|p| p.borrow_mut().take());
     decode_parts(input, part)
+}
+
+/// The memory of a value a kept part held (a plain vector, a `String` or a `Bulk` moved
+/// into a frame, see [`split`]), for receiving another such value into, once nothing else
+/// holds it; `None` otherwise.
+pub(crate) fn reclaim(keep: Rc<dyn Any>) -> Option<Buffer> {
+    macro_rules! vec_of {
+        ($keep:ident: $($t:ty => $into:expr),*) => {$(
+            let $keep = match $keep.downcast::<$t>() {
+                Ok(value) => return Rc::try_unwrap(value).ok().and_then($into),
+                Err(other) => other,
+            };
+        )*};
+    }
+    use crate::bulk::Bulk;
+    vec_of!(keep:
+        Vec<f64> => Buffer::from_vec,
+        Vec<f32> => Buffer::from_vec,
+        Vec<u8> => Buffer::from_vec,
+        Vec<i8> => Buffer::from_vec,
+        String => |s: String| Buffer::from_vec(s.into_bytes()),
+        Bulk<f64> => |b: Bulk<f64>| Buffer::from_vec(b.0),
+        Bulk<f32> => |b: Bulk<f32>| Buffer::from_vec(b.0),
+        Bulk<u8> => |b: Bulk<u8>| Buffer::from_vec(b.0),
+        Bulk<i8> => |b: Bulk<i8>| Buffer::from_vec(b.0),
+        Bulk<u16> => |b: Bulk<u16>| Buffer::from_vec(b.0),
+        Bulk<i16> => |b: Bulk<i16>| Buffer::from_vec(b.0),
+        Bulk<u32> => |b: Bulk<u32>| Buffer::from_vec(b.0),
+        Bulk<i32> => |b: Bulk<i32>| Buffer::from_vec(b.0),
+        Bulk<u64> => |b: Bulk<u64>| Buffer::from_vec(b.0),
+        Bulk<i64> => |b: Bulk<i64>| Buffer::from_vec(b.0)
+    );
+    drop(keep);
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::any::Any;
+    use std::rc::Rc;
+
+    use super::reclaim;
+    use crate::bulk::Bulk;
+
+    #[test]
+    fn a_sent_values_memory_is_reclaimed_once_nothing_else_holds_it() {
+        fn check(keep: Rc<dyn Any>, size: Option<(u8, usize)>) {
+            let got = reclaim(keep).map(|b| (b.elem(), b.capacity_bytes(), b.as_bytes().len()));
+            assert_eq!(got, size.map(|(elem, bytes)| (elem, bytes, 0)));
+        }
+        check(Rc::new(vec![1.5f64; 100]), Some((8, 800)));
+        check(Rc::new(vec![1.5f32; 100]), Some((4, 400)));
+        check(Rc::new(vec![1u8; 100]), Some((1, 100)));
+        check(Rc::new(vec![-1i8; 100]), Some((1, 100)));
+        check(Rc::new("x".repeat(100)), Some((1, 100)));
+        check(Rc::new(Bulk(vec![1u16; 100])), Some((2, 200)));
+        check(Rc::new(Bulk(vec![-1i64; 100])), Some((8, 800)));
+        // Not a plain value; a value still held elsewhere (a retry's copy of its frame).
+        check(Rc::new(vec![(1u8, 2u8); 100]), None);
+        let shared: Rc<dyn Any> = Rc::new(vec![1.5f64; 100]);
+        let other = Rc::clone(&shared);
+        check(shared, None);
+        assert_eq!(other.downcast_ref::<Vec<f64>>().map(Vec::len), Some(100));
+    }
 }

@@ -173,6 +173,7 @@ fn mixed_results(pool: &Pool) -> Result<(), Error> {
     }
     borrowed_inputs(pool)?;
     chunks_of_large_inputs(pool)?;
+    results_into_sent_inputs(pool)?;
     // A fold whose values are large: 100 vectors of 20,000 ones or twos.
     let sum = pool.fold(ones, 0..100u64, add_floats)?.expect("100 values");
     assert_eq!((sum.len(), sum[0], sum[19_999]), (20_000, 150.0, 150.0));
@@ -252,6 +253,22 @@ fn chunks_of_large_inputs(pool: &Pool) -> Result<(), Error> {
         let lens = pool.map_with(floats_len, &inputs, options)?;
         assert_eq!(lens, vec![1 << 17; 64]);
         assert_eq!(pool.stats().since(&before).chunks, chunks);
+    }
+    Ok(())
+}
+
+/// Owned inputs the size of their results: under MPI, once an input is sent, its memory
+/// takes a later result. Every result is its own input plus one, none another's.
+fn results_into_sent_inputs(pool: &Pool) -> Result<(), Error> {
+    let item = |i: usize| -> Vec<f64> { (0..1 << 16).map(|k| (i * 100_000 + k) as f64).collect() };
+    for options in [Options::new(), Options::new().chunksize(2).prefetch(3)] {
+        let out = pool.map_with(plus_one, (0..48).map(item), options)?;
+        for (i, v) in out.iter().enumerate() {
+            let right = (0..)
+                .zip(v)
+                .all(|(k, &x)| x == (i * 100_000 + k) as f64 + 1.0);
+            assert!(v.len() == 1 << 16 && right, "result {i}");
+        }
     }
     Ok(())
 }

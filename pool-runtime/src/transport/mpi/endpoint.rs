@@ -221,9 +221,12 @@ pub(super) fn free_communicators(comm: &mut ManuallyDrop<SimpleCommunicator>, bu
     }
 }
 
-/// Completes the oldest send of `pending`, waiting for it if `wait`; returns its buffer if it
-/// completed.
-pub(super) fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -> Option<Vec<u8>> {
+/// Completes the oldest send of `pending`, waiting for it if `wait`; returns its buffer and
+/// its parts if it completed.
+pub(super) fn complete_oldest(
+    pending: &mut VecDeque<PendingSend>,
+    wait: bool,
+) -> Option<(Vec<u8>, Vec<Part>)> {
     // The buffer (and the parts) of a send are freed only once every piece completed.
     let oldest = pending.front_mut()?;
     if !complete(&mut oldest.request, wait) {
@@ -233,7 +236,7 @@ pub(super) fn complete_oldest(pending: &mut VecDeque<PendingSend>, wait: bool) -
     if !oldest.more.is_empty() && !oldest.more.iter_mut().all(|r| complete(r, wait)) {
         return None;
     }
-    pending.pop_front().map(|done| done.buf)
+    pending.pop_front().map(|done| (done.buf, done.parts))
 }
 
 /// Tests (or, if `wait`, waits for) one piece of a send; true once it completed.
@@ -296,9 +299,17 @@ impl Endpoint {
     /// Sends complete about in order, so without waiting this stops at the oldest one still
     /// running.
     pub(super) fn complete_sends(&mut self, wait: bool) {
-        while let Some(buf) = complete_oldest(&mut self.pending, wait) {
+        while let Some((buf, parts)) = complete_oldest(&mut self.pending, wait) {
             if self.free.len() < self.keep {
                 self.free.push(buf);
+            }
+            if let Some(prefault) = self.prefault.as_mut() {
+                // An owned input's memory, for a result of its size.
+                for keep in parts.into_iter().filter_map(Part::into_kept) {
+                    if let Some(buffer) = crate::codec::reclaim(keep) {
+                        prefault.give(buffer);
+                    }
+                }
             }
         }
     }

@@ -72,6 +72,9 @@ pub(super) struct Prefault {
     held: usize,
     /// The size of the last part received within the limits.
     last: Option<Size>,
+    /// Memory of sent parts, of that size, given back for results ([`Prefault::give`]):
+    /// ready without the helper. Counted in `held`.
+    given: Vec<Buffer>,
 }
 
 impl Prefault {
@@ -83,6 +86,12 @@ impl Prefault {
             return Buffer::with_capacity(elem, len);
         }
         let size = (elem, len);
+        let given = self.given.iter().position(|b| size_of(b) == size);
+        if let Some(at) = given {
+            self.held -= len;
+            self.last = Some(size);
+            return self.given.swap_remove(at);
+        }
         let taken = {
             let mut ready = self
                 .shared
@@ -103,12 +112,31 @@ impl Prefault {
         taken.unwrap_or_else(|| Buffer::with_capacity(elem, len))
     }
 
+    /// Memory a sent part no longer needs (an owned input's, moved into its frame): kept
+    /// for a result of its size if results of that size are coming and the stock has room,
+    /// so that the helper need not prepare one; freed otherwise.
+    pub(super) fn give(&mut self, buffer: Buffer) {
+        let size = size_of(&buffer);
+        if self.last == Some(size) && self.held + size.1 <= STOCK_BYTES {
+            self.held += size.1;
+            self.given.push(buffer);
+        }
+    }
+
     /// Asks the helper for one buffer of `size`, if the stock has room for it once the
     /// buffers of other sizes are let go.
     fn ask(&mut self, size: Size) {
         let len = size.1;
         if self.held + len > STOCK_BYTES {
             let mut evicted = Vec::new();
+            for buffer in std::mem::take(&mut self.given) {
+                if size_of(&buffer) == size {
+                    self.given.push(buffer);
+                } else {
+                    self.held -= buffer.capacity_bytes();
+                    evicted.push(buffer);
+                }
+            }
             {
                 let mut ready = self
                     .shared
@@ -165,6 +193,11 @@ impl Drop for Prefault {
             let _ = helper.join();
         }
     }
+}
+
+/// The size of a buffer's memory.
+fn size_of(buffer: &Buffer) -> Size {
+    (buffer.elem(), buffer.capacity_bytes())
 }
 
 /// The helper: prepares the buffers asked for, into the stock, and frees those let go.
@@ -233,6 +266,39 @@ mod tests {
         let bytes = stock.buffer(1, len);
         assert_eq!(bytes.elem(), 1);
         assert_eq!(stock.held, 2 * len);
+    }
+
+    #[test]
+    fn memory_given_back_is_taken_before_the_helpers() {
+        let mut stock = Prefault::default();
+        let len = 1 << 20;
+        // Before results of a size come, memory of that size is not kept.
+        stock.give(Buffer::with_capacity(8, len));
+        assert!(stock.given.is_empty() && stock.held == 0);
+        stock.buffer(8, len);
+        // Now it is, and it is what the next result of that size gets, without asking the
+        // helper for anything.
+        let mut given = Buffer::with_capacity(8, len);
+        let at = given.as_mut_ptr();
+        stock.give(given);
+        assert_eq!(stock.held, len);
+        let mut taken = stock.buffer(8, len);
+        assert_eq!(taken.as_mut_ptr(), at);
+        assert!(stock.helper.is_none() && stock.held == 0);
+        // Another element type, or another length, is not that size.
+        stock.give(Buffer::with_capacity(4, len));
+        stock.give(Buffer::with_capacity(8, len + 8));
+        assert!(stock.given.is_empty() && stock.held == 0);
+        // A repeated size that asks the helper for more makes room by letting go of given
+        // memory of other sizes; within the stock's bytes in every case.
+        for _ in 0..(STOCK_BYTES / len) + 4 {
+            stock.give(Buffer::with_capacity(8, len));
+        }
+        assert_eq!(stock.held, STOCK_BYTES);
+        stock.buffer(1, MIN_BYTES);
+        stock.buffer(1, MIN_BYTES);
+        assert!(stock.held <= STOCK_BYTES, "{}", stock.held);
+        assert_eq!(ready_count(&stock, 2), 2);
     }
 
     #[test]
