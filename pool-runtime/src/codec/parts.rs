@@ -125,7 +125,7 @@ pub(crate) fn decode_input<T: DeserializeOwned + 'static>(input: &[u8]) -> Resul
 }
 
 /// The memory of a value a kept part held (a plain vector, a `String` or a `Bulk` moved
-/// into a frame, see [`split`]), for receiving another such value into, once nothing else
+/// into a frame, see [`super::split`]), for receiving another such value into, once nothing else
 /// holds it; `None` otherwise.
 pub(crate) fn reclaim(keep: Rc<dyn Any>) -> Option<Buffer> {
     macro_rules! vec_of {
