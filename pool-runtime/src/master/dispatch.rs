@@ -17,7 +17,7 @@ use crate::protocol::{self, Tag};
 /// returned to the kernel, to be faulted in and zeroed again; and eight results came back
 /// at a time, more than the master's prepared receive memory kept up with (measured with
 /// `examples/bench --workload payload --payload-mib 1`, see BENCHMARKS.md).
-pub(super) const SOFT_FRAME_LIMIT: usize = 1 << 20;
+const SOFT_FRAME_LIMIT: usize = 1 << 20;
 
 /// A job's inputs, as the master sees them: the typed layer encodes them on demand.
 pub(crate) trait JobInputs {

@@ -235,11 +235,13 @@ impl Master {
         self.jobs.get(id).map_or(0, |j| j.outstanding)
     }
 
-    /// Keeps a frame's buffer for reuse, within limits.
+    /// Keeps a frame's buffer for reuse, within limits (result frames too: those of up to
+    /// 16 MiB are received again into memory already present).
     #[inline]
     fn keep_buffer(&mut self, frame: Vec<u8>) {
         const MAX_SPARE: usize = 64;
-        if self.spare.len() < MAX_SPARE && frame.capacity() <= dispatch::SOFT_FRAME_LIMIT * 2 {
+        const MAX_SPARE_BYTES: usize = 16 << 20;
+        if self.spare.len() < MAX_SPARE && frame.capacity() <= MAX_SPARE_BYTES {
             self.spare.push(frame);
         }
     }

@@ -50,7 +50,8 @@ impl Options {
         Options::default()
     }
 
-    /// Sends inputs to workers in chunks of exactly `n` (at least 1).
+    /// Sends inputs to workers in chunks of exactly `n` (at least 1), whatever their size in
+    /// bytes: `n` large inputs make one message of `n` times their size.
     ///
     /// By default chunks adapt: one input at a time until the task's duration is measured,
     /// then as many as keep a worker busy for a target time (1 ms on a few workers, longer
