@@ -5,7 +5,7 @@
 //! - `WorkerState`: built once per worker (counted), a failing `init` fails its items only;
 //! - `Pool::share`: an id on the wire (bytes sent counted), several at once, freed on the
 //!   workers when dropped;
-//! - `Pool::fold`: the right value, at most one reply per chunk (how many fewer depends on
+//! - `Pool::fold`: the right value, fewer replies than chunks (how many fewer depends on
 //!   scheduling; the batching is tested in `pool-runtime`'s `worker::tests`), the lowest failure;
 //! - `Pool::map_iter`: input order, a slow item, errors in place.
 #![deny(warnings)]
@@ -234,14 +234,14 @@ fn fold(pool: &Pool) -> Result<(), Error> {
     let total = pool.fold(energy, 0..n, add)?;
     let stats = pool.stats().since(&before);
     assert_eq!(total, Some((0..n).map(|x| x % 1000).sum()));
-    // No more than one acknowledgement per chunk, and one partial value per worker. How many
-    // chunks one acknowledgement covers depends on how many had arrived when the worker
-    // looked, so on how the processes were scheduled (it fell to two on a loaded CI runner):
-    // the batching itself is tested against a scripted master in `worker::tests`.
-    let w = pool.workers() as u64;
+    // Fewer replies than chunks, partial values included: acknowledgements of several
+    // chunks. How many chunks one covers depends on how many had arrived when the worker
+    // looked, so on how the processes were scheduled (two on average, on a loaded CI runner,
+    // against seven with the master on time): the batching itself is tested against a
+    // scripted master in `worker::tests`.
     println!("fold: {} chunks, {} replies", stats.chunks, stats.replies);
     assert!(
-        stats.replies <= stats.chunks + w,
+        stats.replies < stats.chunks,
         "{} replies for {} chunks",
         stats.replies,
         stats.chunks
