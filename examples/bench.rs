@@ -415,36 +415,34 @@ mod raw {
         data: &[f64],
         mut take: impl FnMut(&[f64]),
     ) {
-        let workers = (world.size() - 1) as usize;
         let mut reply = vec![0.0f64; data.len()];
-        let mut next = 0;
-        let mut busy = 0;
-        for w in 1..=workers {
-            if next < count {
-                world.process_at_rank(w as i32).send_with_tag(data, WORK);
-                next += 1;
-                busy += 1;
-            }
-        }
-        while busy > 0 {
+        farm_from(world, count, data, |world| {
             let status = world.any_process().receive_into(&mut reply[..]);
             take(&reply);
-            busy -= 1;
-            if next < count {
-                world
-                    .process_at_rank(status.source_rank())
-                    .send_with_tag(data, WORK);
-                next += 1;
-                busy += 1;
-            }
-        }
+            status
+        });
     }
 
     /// Keep mode, master side: as buffer mode, but every reply lands in fresh memory of its
     /// own and is kept until the run ends, as `map` keeps every result.
     fn farm_keep(world: &SimpleCommunicator, count: usize, data: &[f64]) -> Vec<Vec<f64>> {
-        let workers = (world.size() - 1) as usize;
         let mut replies = Vec::with_capacity(count);
+        farm_from(world, count, data, |world| {
+            let (reply, status) = world.any_process().receive_vec::<f64>();
+            replies.push(reply);
+            status
+        });
+        replies
+    }
+
+    /// The classic loop with every task sent from `data`; `receive` takes one reply.
+    fn farm_from(
+        world: &SimpleCommunicator,
+        count: usize,
+        data: &[f64],
+        mut receive: impl FnMut(&SimpleCommunicator) -> mpi::point_to_point::Status,
+    ) {
+        let workers = (world.size() - 1) as usize;
         let mut next = 0;
         let mut busy = 0;
         for w in 1..=workers {
@@ -455,8 +453,7 @@ mod raw {
             }
         }
         while busy > 0 {
-            let (reply, status) = world.any_process().receive_vec::<f64>();
-            replies.push(reply);
+            let status = receive(world);
             busy -= 1;
             if next < count {
                 world
@@ -466,7 +463,6 @@ mod raw {
                 busy += 1;
             }
         }
-        replies
     }
 
     /// Buffer mode, worker side: receive into a reused buffer, copy it once into the reply
@@ -547,7 +543,8 @@ mod raw {
                     sleep_max_us,
                 })
             }
-            _ if args.raw_mode == "keep" => {
+            _ if args.raw_mode != "classic" => {
+                // Buffer and keep modes: the worker side is the same.
                 let data = payload_data(args);
                 let len = data.len();
                 if rank != 0 {
@@ -555,31 +552,23 @@ mod raw {
                     serve_buffers(world, len);
                     return None;
                 }
-                drop(farm_keep(world, warmup, &data));
-                stop_all(world);
-                let (seconds, master_cpu_s, error) =
-                    time(|| check_payload(&farm_keep(world, args.tasks, &data), len));
-                stop_all(world);
-                Some(Measured::timed(seconds, master_cpu_s, error))
-            }
-            _ if args.raw_mode == "buffer" => {
-                let data = payload_data(args);
-                let len = data.len();
-                if rank != 0 {
-                    serve_buffers(world, len);
-                    serve_buffers(world, len);
-                    return None;
+                if args.raw_mode == "keep" {
+                    drop(farm_keep(world, warmup, &data));
+                } else {
+                    farm_buffers(world, warmup, &data, |_| {});
                 }
-                farm_buffers(world, warmup, &data, |_| {});
                 stop_all(world);
-                let mut error = None;
-                let (seconds, master_cpu_s, _) = time(|| {
+                let (seconds, master_cpu_s, error) = time(|| {
+                    if args.raw_mode == "keep" {
+                        return check_payload(&farm_keep(world, args.tasks, &data), len);
+                    }
+                    let mut error = None;
                     farm_buffers(world, args.tasks, &data, |r| {
                         if error.is_none() {
                             error = check_payload(&[r], len);
                         }
                     });
-                    None
+                    error
                 });
                 stop_all(world);
                 Some(Measured::timed(seconds, master_cpu_s, error))
