@@ -261,20 +261,12 @@ impl Buffer {
     /// The memory of `v` (its contents dropped), as a buffer of its elements' size; `None`
     /// when no buffer has `P`'s size and alignment.
     pub(crate) fn from_vec<P: crate::bulk::Plain>(mut v: Vec<P>) -> Option<Buffer> {
-        fn convert<P: crate::bulk::Plain, S: crate::bulk::Plain>(v: Vec<P>) -> Option<Vec<S>> {
-            if size_of::<S>() != size_of::<P>() || align_of::<S>() != align_of::<P>() {
-                return None;
-            }
-            let mut v = std::mem::ManuallyDrop::new(v);
-            // SAFETY: as in `into_vec`: the same layout, and a length of zero.
-            Some(unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<S>(), 0, v.capacity()) })
-        }
         v.clear();
         match size_of::<P>() {
-            1 => convert(v).map(Buffer::B1),
-            2 => convert(v).map(Buffer::B2),
-            4 => convert(v).map(Buffer::B4),
-            8 => convert(v).map(Buffer::B8),
+            1 => recast(v).ok().map(Buffer::B1),
+            2 => recast(v).ok().map(Buffer::B2),
+            4 => recast(v).ok().map(Buffer::B4),
+            8 => recast(v).ok().map(Buffer::B8),
             _ => None,
         }
     }
@@ -282,25 +274,25 @@ impl Buffer {
     /// The buffer as a `Vec<P>`, without a copy, when it was allocated for `P`'s size and
     /// alignment; itself otherwise.
     pub(crate) fn into_vec<P: crate::bulk::Plain>(self) -> Result<Vec<P>, Buffer> {
-        fn convert<S: crate::bulk::Plain, P: crate::bulk::Plain>(
-            v: Vec<S>,
-        ) -> Result<Vec<P>, Vec<S>> {
-            if size_of::<S>() != size_of::<P>() || align_of::<S>() != align_of::<P>() {
-                return Err(v);
-            }
-            let mut v = std::mem::ManuallyDrop::new(v);
-            // SAFETY: the memory was allocated by a `Vec<S>` with this capacity, and `P` has
-            // the same size and alignment, so the allocation's layout is the same; any bytes
-            // are a valid `P: Plain`.
-            Ok(unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<P>(), v.len(), v.capacity()) })
-        }
         match self {
-            Buffer::B1(v) => convert(v).map_err(Buffer::B1),
-            Buffer::B2(v) => convert(v).map_err(Buffer::B2),
-            Buffer::B4(v) => convert(v).map_err(Buffer::B4),
-            Buffer::B8(v) => convert(v).map_err(Buffer::B8),
+            Buffer::B1(v) => recast(v).map_err(Buffer::B1),
+            Buffer::B2(v) => recast(v).map_err(Buffer::B2),
+            Buffer::B4(v) => recast(v).map_err(Buffer::B4),
+            Buffer::B8(v) => recast(v).map_err(Buffer::B8),
         }
     }
+}
+
+/// `v` as a `Vec<P>`, without a copy, when `P` has `S`'s size and alignment; `v` otherwise.
+fn recast<S: crate::bulk::Plain, P: crate::bulk::Plain>(v: Vec<S>) -> Result<Vec<P>, Vec<S>> {
+    if size_of::<S>() != size_of::<P>() || align_of::<S>() != align_of::<P>() {
+        return Err(v);
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the memory was allocated by a `Vec<S>` with this capacity, and `P` has the same
+    // size and alignment, so the allocation's layout is the same; any bytes are a valid
+    // `P: Plain`.
+    Ok(unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<P>(), v.len(), v.capacity()) })
 }
 
 #[cfg(test)]

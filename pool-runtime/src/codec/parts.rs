@@ -125,10 +125,10 @@ pub(crate) fn decode_input<T: DeserializeOwned + 'static>(input: &[u8]) -> Resul
 }
 
 /// The memory of a value a kept part held (a plain vector, a `String` or a `Bulk` moved
-/// into a frame, see [`super::split`]), for receiving another such value into, once nothing else
-/// holds it; `None` otherwise.
+/// into a frame, see [`super::split`]), for receiving another such value into, once nothing
+/// else holds it; `None` otherwise.
 pub(crate) fn reclaim(keep: Rc<dyn Any>) -> Option<Buffer> {
-    macro_rules! vec_of {
+    macro_rules! try_as {
         ($keep:ident: $($t:ty => $into:expr),*) => {$(
             let $keep = match $keep.downcast::<$t>() {
                 Ok(value) => return Rc::try_unwrap(value).ok().and_then($into),
@@ -136,24 +136,21 @@ pub(crate) fn reclaim(keep: Rc<dyn Any>) -> Option<Buffer> {
             };
         )*};
     }
-    use crate::bulk::Bulk;
-    vec_of!(keep:
+    macro_rules! bulk {
+        ($keep:ident: $($p:ty),*) => {
+            try_as!($keep: $(
+                crate::bulk::Bulk<$p> => |b: crate::bulk::Bulk<$p>| Buffer::from_vec(b.0)
+            ),*)
+        };
+    }
+    try_as!(keep:
         Vec<f64> => Buffer::from_vec,
         Vec<f32> => Buffer::from_vec,
         Vec<u8> => Buffer::from_vec,
         Vec<i8> => Buffer::from_vec,
-        String => |s: String| Buffer::from_vec(s.into_bytes()),
-        Bulk<f64> => |b: Bulk<f64>| Buffer::from_vec(b.0),
-        Bulk<f32> => |b: Bulk<f32>| Buffer::from_vec(b.0),
-        Bulk<u8> => |b: Bulk<u8>| Buffer::from_vec(b.0),
-        Bulk<i8> => |b: Bulk<i8>| Buffer::from_vec(b.0),
-        Bulk<u16> => |b: Bulk<u16>| Buffer::from_vec(b.0),
-        Bulk<i16> => |b: Bulk<i16>| Buffer::from_vec(b.0),
-        Bulk<u32> => |b: Bulk<u32>| Buffer::from_vec(b.0),
-        Bulk<i32> => |b: Bulk<i32>| Buffer::from_vec(b.0),
-        Bulk<u64> => |b: Bulk<u64>| Buffer::from_vec(b.0),
-        Bulk<i64> => |b: Bulk<i64>| Buffer::from_vec(b.0)
+        String => |s: String| Buffer::from_vec(s.into_bytes())
     );
+    bulk!(keep: f64, f32, u8, i8, u16, i16, u32, i32, u64, i64);
     drop(keep);
     None
 }

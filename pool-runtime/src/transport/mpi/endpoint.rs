@@ -244,8 +244,8 @@ pub(super) fn complete_oldest(
 fn complete(request: &mut ffi::MPI_Request, wait: bool) -> bool {
     let mut flag: c_int = 1;
     // SAFETY: callers pass requests from MPI_Isend only; MPI_Test and MPI_Wait set one to
-    // MPI_REQUEST_NULL on completion, and testing a null request again is allowed (it says
-    // complete).
+    // MPI_REQUEST_NULL on completion, and testing or waiting on a null request again is
+    // allowed (it says complete at once).
     unsafe {
         if wait {
             ffi::MPI_Wait(request, ffi::RSMPI_STATUS_IGNORE);
@@ -320,11 +320,7 @@ impl Endpoint {
     pub(super) fn settle_lent(&mut self) {
         for send in self.pending.iter_mut().filter(|s| s.lent()) {
             for request in std::iter::once(&mut send.request).chain(send.more.iter_mut()) {
-                // SAFETY: a request from MPI_Isend, or MPI_REQUEST_NULL once complete (waiting
-                // on that returns at once).
-                unsafe {
-                    ffi::MPI_Wait(request, ffi::RSMPI_STATUS_IGNORE);
-                }
+                complete(request, true);
             }
             // Complete: MPI no longer reads the lent memory.
             send.parts.clear();

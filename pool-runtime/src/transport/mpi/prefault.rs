@@ -90,7 +90,7 @@ impl Prefault {
             return Buffer::with_capacity(elem, len);
         }
         let size = (elem, len);
-        let given = self.given.iter().position(|b| size_of(b) == size);
+        let given = self.given.iter().position(|b| buffer_size(b) == size);
         if let Some(at) = given {
             self.held -= len;
             self.last = Some(size);
@@ -120,7 +120,7 @@ impl Prefault {
     /// for a result of its size if results of that size are coming and the stock has room,
     /// so that the helper need not prepare one; freed otherwise.
     pub(super) fn give(&mut self, buffer: Buffer) {
-        let size = size_of(&buffer);
+        let size = buffer_size(&buffer);
         if self.last == Some(size) && self.held + size.1 <= STOCK_BYTES {
             self.held += size.1;
             self.given.push(buffer);
@@ -134,7 +134,7 @@ impl Prefault {
         if self.held + len > STOCK_BYTES {
             let mut evicted = Vec::new();
             for buffer in std::mem::take(&mut self.given) {
-                if size_of(&buffer) == size {
+                if buffer_size(&buffer) == size {
                     self.given.push(buffer);
                 } else {
                     self.held -= buffer.capacity_bytes();
@@ -200,7 +200,7 @@ impl Drop for Prefault {
 }
 
 /// The size of a buffer's memory.
-fn size_of(buffer: &Buffer) -> Size {
+fn buffer_size(buffer: &Buffer) -> Size {
     (buffer.elem(), buffer.capacity_bytes())
 }
 
