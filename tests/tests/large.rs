@@ -22,13 +22,18 @@ fn check(r: &Run, what: &str) {
 }
 
 /// Large results, several to a chunk, sent from their own memory by the workers, and results
-/// of a size that repeats, received into memory the master prepared: right in every mode.
+/// of a size that repeats, received into memory the master prepared or an owned input left:
+/// right in every mode (`mpirun -n 1..4`, spawn mode, one process).
 #[test]
 fn large_results_several_to_a_chunk() {
-    for n in [2, 3] {
+    for n in 1..=4 {
         let r = mpirun(n, LARGE, &["mixed"]);
         r.assert_success();
-        let line = format!("large mixed passed with {} workers", n - 1);
+        // `mpirun -n 1`: one process, on worker threads.
+        let line = match n {
+            1 => "large mixed passed with ".to_owned(),
+            _ => format!("large mixed passed with {} workers", n - 1),
+        };
         assert!(r.stdout.contains(&line), "{}", r.describe());
     }
     if !common::skip_unless_open_mpi(
