@@ -140,6 +140,30 @@ pub(crate) struct TaskHeader {
 const TASK_HEADER_LEN: usize = 4 + 8 + 8 + 4;
 const TASK_COUNT_AT: usize = TASK_HEADER_LEN - 4;
 
+impl TaskHeader {
+    /// The header a TASK frame starts with, read at fixed offsets; `None` when the frame is
+    /// shorter (its decoding then says which field is cut off).
+    #[inline]
+    fn read(bytes: &[u8]) -> Option<TaskHeader> {
+        let h: &[u8; TASK_HEADER_LEN] = bytes.first_chunk()?;
+        Some(TaskHeader {
+            job: u32::from_le_bytes(*h.first_chunk().expect("4 of 24 bytes")),
+            task: le_u64(h, 4),
+            first: le_u64(h, 12),
+            count: u32::from_le_bytes(*h.last_chunk().expect("4 of 24 bytes")),
+        })
+    }
+}
+
+/// The little-endian `u64` at `at` of a fixed-size header (the bounds are checked when the
+/// program is compiled).
+#[inline(always)]
+fn le_u64<const N: usize>(header: &[u8; N], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&header[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
 /// Starts a TASK frame in `buf` (cleared first) with a count of zero; add items with
 /// [`push_item`] and set the count with [`finish_task_frame`].
 pub(crate) fn begin_task_frame(buf: &mut Vec<u8>, job: u32, task: u64, first: u64) {
@@ -218,11 +242,17 @@ impl<'a> TaskFrame<'a> {
         parts: &'a [Part],
     ) -> Result<TaskFrame<'a>, ProtocolError> {
         let mut r = Reader::with_parts(bytes, parts, "TASK");
-        let header = TaskHeader {
-            job: r.u32("job id")?,
-            task: r.u64("task id")?,
-            first: r.u64("first index")?,
-            count: r.u32("item count")?,
+        let header = match TaskHeader::read(bytes) {
+            Some(header) => {
+                r.pos = TASK_HEADER_LEN;
+                header
+            }
+            None => TaskHeader {
+                job: r.u32("job id")?,
+                task: r.u64("task id")?,
+                first: r.u64("first index")?,
+                count: r.u32("item count")?,
+            },
         };
         if parts.is_empty() {
             for _ in 0..header.count {
@@ -263,13 +293,7 @@ impl<'a> TaskFrame<'a> {
 
 /// Reads just the header of a TASK frame, for replying to a frame whose items are broken.
 pub(crate) fn peek_task_header(bytes: &[u8]) -> Option<TaskHeader> {
-    let mut r = Reader::new(bytes, "TASK");
-    Some(TaskHeader {
-        job: r.u32("").ok()?,
-        task: r.u64("").ok()?,
-        first: r.u64("").ok()?,
-        count: r.u32("").ok()?,
-    })
+    TaskHeader::read(bytes)
 }
 
 /// How one item of a chunk ended, as carried in a RESULT frame.
@@ -373,7 +397,6 @@ pub(crate) struct ResultFrame {
 }
 
 impl ResultFrame {
-    #[cfg(test)]
     pub(crate) fn decode(bytes: &[u8]) -> Result<ResultFrame, ProtocolError> {
         ResultFrame::decode_parts(bytes, &[])
     }
@@ -382,19 +405,35 @@ impl ResultFrame {
     /// message).
     pub(crate) fn decode_parts(bytes: &[u8], parts: &[Part]) -> Result<ResultFrame, ProtocolError> {
         let mut r = Reader::with_parts(bytes, parts, "RESULT");
-        let header = ResultHeader {
-            job: r.u32("job id")?,
-            first: r.u64("first index")?,
-            count: r.u32("item count")?,
-            busy_ns: r.u64("busy time")?,
+        let header = match bytes.first_chunk::<RESULT_HEADER_LEN>() {
+            Some(h) => {
+                r.pos = RESULT_HEADER_LEN;
+                ResultHeader {
+                    job: u32::from_le_bytes(*h.first_chunk().expect("4 of 24 bytes")),
+                    first: le_u64(h, 4),
+                    count: u32::from_le_bytes(*h[12..].first_chunk().expect("4 of 12 bytes")),
+                    busy_ns: le_u64(h, 16),
+                }
+            }
+            None => ResultHeader {
+                job: r.u32("job id")?,
+                first: r.u64("first index")?,
+                count: r.u32("item count")?,
+                busy_ns: r.u64("busy time")?,
+            },
         };
         for i in 0..header.count {
             let raw = r.u8("status")?;
-            let status = Status::from_raw(raw).ok_or_else(|| {
-                malformed(format!("RESULT frame: item {i} has unknown status {raw}"))
-            })?;
+            let Some(status) = Status::from_raw(raw) else {
+                return Err(malformed(format!(
+                    "RESULT frame: item {i} has unknown status {raw}"
+                )));
+            };
             let (bytes, part) = if parts.is_empty() {
-                (r.bytes("outcome")?, None)
+                match r.short_bytes() {
+                    Some(bytes) => (bytes, None),
+                    None => (r.bytes("outcome")?, None),
+                }
             } else {
                 r.item("outcome")?
             };

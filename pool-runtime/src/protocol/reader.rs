@@ -36,14 +36,23 @@ impl<'a> Reader<'a> {
     pub(super) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ProtocolError> {
         let rest = self.bytes.len() - self.pos;
         if n > rest {
-            return Err(malformed(format!(
-                "{} frame: {what} needs {n} bytes at offset {} but only {rest} remain",
-                self.frame, self.pos
-            )));
+            return Err(self.too_short(n, what));
         }
         let out = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
         Ok(out)
+    }
+
+    /// The error of [`Reader::take`]: out of line, so that the many inlined reads stay a
+    /// few instructions each (the master's time per tiny task is mostly fetching its code).
+    #[cold]
+    #[inline(never)]
+    fn too_short(&self, n: usize, what: &str) -> ProtocolError {
+        let rest = self.bytes.len() - self.pos;
+        malformed(format!(
+            "{} frame: {what} needs {n} bytes at offset {} but only {rest} remain",
+            self.frame, self.pos
+        ))
     }
 
     #[inline]
