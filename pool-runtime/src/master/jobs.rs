@@ -53,6 +53,15 @@ pub(crate) struct Chunk {
     pub(crate) seq: u64,
 }
 
+impl Chunk {
+    /// True if a RESULT frame with `header` answers this chunk (the worker read its TASK
+    /// frame; otherwise it says why in a single outcome).
+    #[inline]
+    pub(crate) fn answered_by(&self, header: &crate::protocol::ResultHeader) -> bool {
+        header.job == self.job && header.first == self.first && header.count == self.count
+    }
+}
+
 /// Outcomes of one job that arrived and wait to be read.
 #[derive(Debug)]
 pub(crate) enum Arrived {
@@ -164,6 +173,14 @@ impl Job {
         Some(busy_ns as f64 / f64::from(count))
     }
 
+    /// What arrived for `chunk`, which was in flight, with `ready` of its outcomes to read.
+    #[inline]
+    pub(crate) fn arrive(&mut self, chunk: Chunk, arrived: Arrived, ready: u32) {
+        self.in_flight -= u64::from(chunk.count);
+        self.ready_items += u64::from(ready);
+        self.arrived.push_back(arrived);
+    }
+
     /// Items that failed before leaving the master (`worker: None`) or all in one way.
     pub(crate) fn push_failed(
         &mut self,
@@ -185,9 +202,17 @@ impl Job {
 }
 
 /// The open jobs, by id: O(1) however many `submit` handles are open.
+///
+/// The job opened last is kept apart from the others: a `map` looks its job up several
+/// times per message, and that lookup is then a comparison, a few bytes of code instead of a
+/// hash table's probe inlined at each place (the master's time per tiny task is mostly
+/// fetching its code, see BENCHMARKS.md).
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
-    open: HashMap<u32, Job, BuildHasherDefault<IdHasher>>,
+    /// The job opened last, while it is open.
+    newest: Option<(u32, Job)>,
+    /// Every other open job.
+    older: HashMap<u32, Job, BuildHasherDefault<IdHasher>>,
     next_id: u32,
 }
 
@@ -215,33 +240,60 @@ impl Jobs {
     /// Opens a job and returns its id. Ids wrap after 2^32 jobs, skipping any still open.
     pub(crate) fn open(&mut self, task: &'static str, task_id: u64) -> u32 {
         let mut id = self.next_id;
-        while self.open.contains_key(&id) {
+        while self.get(id).is_some() {
             id = id.wrapping_add(1);
         }
         self.next_id = id.wrapping_add(1);
-        self.open.insert(id, Job::new(task, task_id));
+        if let Some((older, job)) = self.newest.replace((id, Job::new(task, task_id))) {
+            self.older.insert(older, job);
+        }
         id
     }
 
     #[inline]
     pub(crate) fn get(&self, id: u32) -> Option<&Job> {
-        self.open.get(&id)
+        match &self.newest {
+            Some((newest, job)) if *newest == id => Some(job),
+            _ => self.get_older(id),
+        }
     }
 
     #[inline]
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut Job> {
-        self.open.get_mut(&id)
+        if matches!(&self.newest, Some((newest, _)) if *newest == id) {
+            return self.newest.as_mut().map(|(_, job)| job);
+        }
+        self.get_older_mut(id)
+    }
+
+    /// [`Jobs::get`] of a job opened before the newest: out of line, one copy of the hash
+    /// table's probe.
+    #[inline(never)]
+    fn get_older(&self, id: u32) -> Option<&Job> {
+        self.older.get(&id)
+    }
+
+    /// [`Jobs::get_mut`] of a job opened before the newest.
+    #[inline(never)]
+    fn get_older_mut(&mut self, id: u32) -> Option<&mut Job> {
+        self.older.get_mut(&id)
     }
 
     pub(crate) fn remove(&mut self, id: u32) -> Option<Job> {
-        self.open.remove(&id)
+        match self.newest.take() {
+            Some((newest, job)) if newest == id => Some(job),
+            newest => {
+                self.newest = newest;
+                self.older.remove(&id)
+            }
+        }
     }
 
     /// `count` items of job `id` came back or were given up: if the job was abandoned
     /// (nobody reads it), they are no longer outstanding, and the job is forgotten once none
     /// is. True if it was abandoned.
     pub(crate) fn count_abandoned(&mut self, id: u32, count: u32) -> bool {
-        let Some(job) = self.open.get_mut(&id) else {
+        let Some(job) = self.get_mut(id) else {
             return false;
         };
         if !job.abandoned {
@@ -249,17 +301,19 @@ impl Jobs {
         }
         job.outstanding = job.outstanding.saturating_sub(u64::from(count));
         if job.outstanding == 0 {
-            self.open.remove(&id);
+            self.remove(id);
         }
         true
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Job> {
-        self.open.values_mut()
+        let newest = self.newest.iter_mut().map(|(_, job)| job);
+        newest.chain(self.older.values_mut())
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Job> {
-        self.open.values()
+        let newest = self.newest.iter().map(|(_, job)| job);
+        newest.chain(self.older.values())
     }
 
     /// The task of job `id`, for reports.
