@@ -175,21 +175,19 @@ impl Master {
         plan: ChunkPlan,
     ) -> Option<CutChunk> {
         let workers = self.workers.len();
-        let target_ns = schedule::target_chunk_ns(workers);
-        let floor_ns = schedule::tail_floor_ns(workers);
-        let slowness = w.map_or(1.0, |w| self.speeds.slowness(w));
         let depth = plan.depth();
+        let speeds = &self.speeds;
         let job = self.jobs.get_mut(id)?;
         let task_id = job.task_id;
         let size = plan.chunksize.unwrap_or_else(|| {
             schedule::chunk_items(ChunkInput {
                 item_ns: job.item_ns.get(),
-                slowness,
+                slowness: w.map_or(1.0, |w| speeds.slowness(w)),
                 remaining: inputs.remaining_hint(),
                 workers,
-                depth: plan.depth(),
-                target_ns,
-                floor_ns,
+                depth,
+                target_ns: schedule::target_chunk_ns(workers),
+                floor_ns: schedule::tail_floor_ns(workers),
                 largest_done: job.largest_done,
             })
         });
@@ -296,9 +294,16 @@ impl Master {
     /// while one is not in quarantine.
     #[inline]
     pub(super) fn take_cut_ahead(&mut self, w: usize) -> Option<CutChunk> {
-        if self.cut_ahead.is_empty() {
-            return None;
+        if self.cut_ahead.front()?.avoid.is_none() {
+            return self.cut_ahead.pop_front();
         }
+        self.take_cut_ahead_avoiding(w)
+    }
+
+    /// [`Master::take_cut_ahead`] when the oldest chunk is a retry: out of line, so that a
+    /// reply's path holds no search of the queue.
+    #[inline(never)]
+    fn take_cut_ahead_avoiding(&mut self, w: usize) -> Option<CutChunk> {
         let others = self.workers.len() - self.quarantined > 1;
         let at = self
             .cut_ahead

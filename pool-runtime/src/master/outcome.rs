@@ -23,6 +23,34 @@ impl Master {
         job.outstanding -= 1;
         job.ready_items -= 1;
         let (result, finished) = match front {
+            // The usual frame (no out-of-band parts, nothing runs again, no earlier attempts):
+            // read in a few lines, as the master's time per tiny task is mostly fetching its
+            // code.
+            Arrived::Frame {
+                worker,
+                next_index,
+                outcomes,
+                frame,
+                left,
+                extra: None,
+            } if job.earlier.is_empty() => {
+                let index = *next_index;
+                *next_index += 1;
+                *left -= 1;
+                let slot = &self.workers[*worker];
+                let origin = Provenance {
+                    index,
+                    task: job.task,
+                    rank: slot.rank,
+                    host: &slot.host,
+                    earlier: Vec::new(),
+                };
+                let raw = match outcomes.next(frame) {
+                    Some((Status::Ok, bytes)) => RawOutcome::Value(bytes, None),
+                    other => failed_outcome(&mut self.meter, *worker, other),
+                };
+                (read(origin, raw), *left == 0)
+            }
             Arrived::Frame {
                 worker,
                 next_index,
@@ -58,23 +86,14 @@ impl Master {
                     host: &slot.host,
                     earlier,
                 };
-                // The frame was validated on arrival, so an outcome is always there.
-                let worker = *worker;
                 let raw = match item {
                     Some((Status::Ok, bytes, part)) => RawOutcome::Value(
                         bytes,
                         part.and_then(|p| buffers.as_mut()?.get_mut(p)?.take()),
                     ),
-                    Some((status, message, _)) => {
-                        self.meter.failed(Some(worker));
-                        RawOutcome::Error(
-                            kind_of(status),
-                            std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
-                        )
-                    }
-                    None => {
-                        self.meter.failed(Some(worker));
-                        RawOutcome::Error(TaskErrorKind::BadOutput, "missing outcome")
+                    other => {
+                        let other = other.map(|(status, message, _)| (status, message));
+                        failed_outcome(&mut self.meter, *worker, other)
                     }
                 };
                 (read(origin, raw), *left == 0)
@@ -110,6 +129,25 @@ impl Master {
             }
         }
         Some(result)
+    }
+}
+
+/// The outcome of an item of worker `w` that did not succeed: its status and message, or
+/// none (the frame was validated on arrival, so an outcome is always there).
+#[cold]
+#[inline(never)]
+fn failed_outcome<'f>(
+    meter: &mut crate::stats::Meter,
+    w: usize,
+    item: Option<(Status, &'f [u8])>,
+) -> RawOutcome<'f> {
+    meter.failed(Some(w));
+    match item {
+        Some((status, message)) => RawOutcome::Error(
+            kind_of(status),
+            std::str::from_utf8(message).unwrap_or("(message not UTF-8)"),
+        ),
+        None => RawOutcome::Error(TaskErrorKind::BadOutput, "missing outcome"),
     }
 }
 

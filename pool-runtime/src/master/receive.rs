@@ -104,16 +104,48 @@ impl Master {
         }
         self.meter
             .received(w, frame::full_len(&bytes, &parts), chunk.count);
-        let rank = self.link.rank_of(w);
-        let (arrived, retried) = self.read_result(w, rank, chunk, bytes, parts);
+        // The usual result: whole, for an open job that reads it and has nothing to run again
+        // or to journal. It is routed here in a few lines, what the others need is in
+        // `route_result` (the master's time per tiny task is mostly fetching its code).
+        let usual = parts.is_empty() && !self.workers[w].unsettled && chunk.count > 0;
+        if let Some(job) = self.jobs.get_mut(chunk.job).filter(|job| {
+            usual
+                && job.retries == 0
+                && job.kept.is_empty()
+                && job.journal.is_none()
+                && !job.abandoned
+        }) {
+            if let Ok(f) = ResultFrame::decode(&bytes).map(|f| f.header) {
+                if chunk.answered_by(&f) {
+                    self.meter.busy(w, f.busy_ns);
+                    learn(job, &mut self.speeds, w, &f);
+                    let arrived = Arrived::Frame {
+                        worker: w,
+                        next_index: chunk.first,
+                        outcomes: Outcomes::new(&f),
+                        frame: bytes,
+                        left: chunk.count,
+                        extra: None,
+                    };
+                    return job.arrive(chunk, arrived, chunk.count);
+                }
+            }
+        }
+        self.route_result(w, chunk, bytes, parts);
+    }
+
+    /// [`Master::handle`] of a result that is not the usual one: with parts, for a job with
+    /// retries, a journal or a reader gone, or not what was asked for.
+    #[inline(never)]
+    fn route_result(&mut self, w: usize, chunk: Chunk, bytes: Vec<u8>, parts: Vec<Part>) {
+        let (arrived, retried) = self.read_result(w, chunk, bytes, parts);
         let Some(job) = self.jobs.get_mut(chunk.job) else {
             return;
         };
-        job.in_flight -= u64::from(chunk.count);
         if !job.abandoned && retried < chunk.count {
-            job.ready_items += u64::from(chunk.count - retried);
-            job.arrived.push_back(arrived);
+            job.arrive(chunk, arrived, chunk.count - retried);
         } else {
+            job.in_flight -= u64::from(chunk.count);
             self.drop_result(chunk, arrived);
         }
     }
@@ -158,53 +190,37 @@ impl Master {
         }
     }
 
-    /// Checks a RESULT frame against the chunk it answers, sends its failed items again
-    /// (with retries), journals it, and learns from the time it took. Returns what arrived,
-    /// and how many of its items run again.
-    ///
-    /// Every result goes through here: what few results need (retries, the journal, a
-    /// malformed frame) is in functions of its own, so that the path of the others stays
-    /// short (the master's time per tiny task is mostly fetching its code).
+    /// Checks a RESULT frame that is not the usual one (see [`Master::handle`]) against the
+    /// chunk it answers, sends its failed items again (with retries), journals it, and learns
+    /// from the time it took. Returns what arrived, and how many of its items run again.
     fn read_result(
         &mut self,
         w: usize,
-        rank: usize,
         chunk: Chunk,
         bytes: Vec<u8>,
-        mut parts: Vec<Part>,
+        parts: Vec<Part>,
     ) -> (Arrived, u32) {
         let f = match ResultFrame::decode_parts(&bytes, &parts) {
-            Ok(f)
-                if f.header.job == chunk.job
-                    && f.header.first == chunk.first
-                    && f.header.count == chunk.count =>
-            {
-                f
+            Ok(f) if chunk.answered_by(&f.header) => f,
+            other => {
+                let rank = self.workers[w].rank;
+                return (wrong_result(w, rank, chunk, &bytes, other), 0);
             }
-            other => return (wrong_result(w, rank, chunk, &bytes, other), 0),
         };
         self.meter.busy(w, f.header.busy_ns);
         let retried = self.failures(w, chunk, &f.header, (&bytes, &parts));
         if let Some(job) = self.jobs.get_mut(chunk.job) {
-            if let Some(sample) = job.observe(f.header.busy_ns, f.header.count) {
-                if let Some(avg) = job.item_ns.get() {
-                    self.speeds.observe(w, f.header.count, sample, avg);
-                }
-            }
+            learn(job, &mut self.speeds, w, &f.header);
             if job.journal.is_some() {
                 journal_result(job, chunk, &f.header, (&bytes, &parts), &retried);
             }
         }
         let left = chunk.count - retried.len() as u32;
-        let extra = (!parts.is_empty() || !retried.is_empty()).then(|| {
-            // The parts' memory, for the outcomes' decoding to take over.
-            let buffers = parts.iter_mut().map(Part::take).collect();
-            Box::new(FrameExtra {
-                parts,
-                buffers,
-                retried,
-            })
-        });
+        let extra = if parts.is_empty() && retried.is_empty() {
+            None
+        } else {
+            Some(frame_extra(parts, retried))
+        };
         (
             Arrived::Frame {
                 worker: w,
@@ -436,6 +452,29 @@ fn wrong_result(
             format!("malformed reply from rank {rank}: {e}"),
         ),
     }
+}
+
+/// Learns from the time worker `w` took for a chunk of `job`: the job's time per item, and
+/// how fast the worker is against the others.
+#[inline]
+fn learn(job: &mut Job, speeds: &mut schedule::Speeds, w: usize, header: &ResultHeader) {
+    if let (Some(sample), Some(avg)) =
+        (job.observe(header.busy_ns, header.count), job.item_ns.get())
+    {
+        speeds.observe(w, header.count, sample, avg);
+    }
+}
+
+/// What a RESULT frame has besides its bytes: its out-of-band parts, with their memory for
+/// the outcomes' decoding to take over, and the items that run again.
+#[inline(never)]
+fn frame_extra(mut parts: Vec<Part>, retried: Vec<u64>) -> Box<FrameExtra> {
+    let buffers = parts.iter_mut().map(Part::take).collect();
+    Box::new(FrameExtra {
+        parts,
+        buffers,
+        retried,
+    })
 }
 
 /// Appends a valid RESULT frame for `chunk` to its job's journal, the items in `retried`

@@ -145,7 +145,15 @@ impl<T: Task, I> MapUnordered<'_, T, I> {
 
 impl<T: Task, I> MapUnordered<'_, T, I> {
     /// The next outcome a journal held for an input that did not change, if any.
+    #[inline]
     fn reused_outcome(&mut self) -> Option<(usize, Result<T::Output, TaskError>)> {
+        self.source.resume.as_ref()?;
+        self.reused_from_journal()
+    }
+
+    /// [`MapUnordered::reused_outcome`] of a call that resumes from a journal.
+    #[inline(never)]
+    fn reused_from_journal(&mut self) -> Option<(usize, Result<T::Output, TaskError>)> {
         let resume = self.source.resume.as_mut()?;
         let record = resume.reused.pop_front()?;
         self.progress.done(1);
