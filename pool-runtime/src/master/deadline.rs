@@ -237,7 +237,24 @@ impl Master {
     /// How many of the `size` items of job `id`'s next chunk, for worker `w` (`None`: the
     /// first worker to answer, which then still holds `depth - 1` chunks), end before the
     /// job's deadline; `None`: send nothing now.
+    #[inline]
     pub(super) fn within_deadline(
+        &mut self,
+        id: u32,
+        w: Option<usize>,
+        size: usize,
+        depth: usize,
+    ) -> Option<usize> {
+        if self.deadlines.jobs.is_empty() {
+            return Some(size);
+        }
+        self.within_job_deadline(id, w, size, depth)
+    }
+
+    /// [`Master::within_deadline`] once some job has a deadline (the check before it is
+    /// inlined: the chunk of a job without one does not hash its id).
+    #[inline(never)]
+    fn within_job_deadline(
         &mut self,
         id: u32,
         w: Option<usize>,
