@@ -20,8 +20,8 @@
 //! them.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
+use super::clock;
 use crate::protocol::{self, FoldFailure, Folded, Status, Tag, TaskFrame};
 use crate::registry::Registry;
 use crate::signals;
@@ -97,7 +97,7 @@ impl Folds {
         frame: &[u8],
         track: bool,
     ) -> u64 {
-        let started = Instant::now();
+        let started = clock::start();
         let (header, failure) = match TaskFrame::decode(frame) {
             Ok(task) => {
                 let failure = self.fold_items(registry, rank, &task, track);
@@ -121,7 +121,7 @@ impl Folds {
                 job.failed = true;
             }
         }
-        let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let busy_ns = clock::busy_ns(started);
         let pending = self.pending.get_or_insert(Folded {
             job: header.job,
             first: header.first,

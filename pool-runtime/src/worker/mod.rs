@@ -5,12 +5,12 @@
 //! master), FOLD and FOLD_END (a job whose chunks are folded here, see [`fold`]). Worker
 //! states ([`crate::state`]) live in this thread until STOP.
 
+mod clock;
 mod fold;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use crate::codec;
 use crate::context::{self, WorkerContext};
@@ -260,7 +260,7 @@ pub(crate) fn run_chunk(
         protocol::finish_result_frame(out, header.count, 0);
         return 0;
     };
-    let started = Instant::now();
+    let started = clock::start();
     if track {
         signals::worker_chunk(entry.name(), header.job, header.first, header.count);
     }
@@ -291,7 +291,7 @@ pub(crate) fn run_chunk(
     if track {
         signals::worker_idle();
     }
-    let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let busy_ns = clock::busy_ns(started);
     protocol::finish_result_frame(out, header.count, busy_ns);
     busy_ns / u64::from(header.count.max(1))
 }
