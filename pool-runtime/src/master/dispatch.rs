@@ -312,7 +312,8 @@ impl Master {
         self.cut_ahead.remove(at)
     }
 
-    /// Sends a chunk to worker `w`.
+    /// Sends a chunk to worker `w`: the frame leaves before the bookkeeping that need not
+    /// precede it (a worker that answered waits for this frame).
     pub(super) fn send_chunk(&mut self, w: usize, cut: CutChunk) {
         let CutChunk {
             chunk,
@@ -321,6 +322,7 @@ impl Master {
             tail,
             ..
         } = cut;
+        let queued = !self.workers[w].in_flight.is_empty();
         if let Some(job) = self.jobs.get_mut(chunk.job) {
             job.in_flight += u64::from(chunk.count);
             if job.retries > 0 || job.timeout.is_some() {
@@ -329,19 +331,15 @@ impl Master {
                 job.kept.insert(chunk.seq, (frame.clone(), kept_parts));
             }
         }
-        if tail
-            && !self.workers[w].in_flight.is_empty()
-            && frame.len() <= MAX_KEPT_FRAME
-            && parts.is_empty()
-        {
+        if tail && queued && frame.len() <= MAX_KEPT_FRAME && parts.is_empty() {
             self.backups.keep(w, chunk, frame.clone());
         }
+        self.meter.sent(w, frame::full_len(&frame, &parts));
+        self.link.send_parts(w, Tag::Task, frame, parts);
         self.workers[w].in_flight.push_back(chunk);
         self.in_flight += 1;
         self.chunks_sent += 1;
-        self.meter.sent(w, frame::full_len(&frame, &parts));
-        self.link.send_parts(w, Tag::Task, frame, parts);
-        if self.workers[w].in_flight.len() == 1 {
+        if !queued {
             // An idle worker starts it now.
             self.front_started(w);
         }
