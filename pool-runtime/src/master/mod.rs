@@ -7,6 +7,7 @@
 //! - [`jobs`]: open jobs, and the outcomes that arrived for each;
 //! - [`dispatch`]: cutting chunks from a job's inputs and sending them;
 //! - [`receive`]: taking in RESULT frames and routing them to their job;
+//! - [`retry`]: the items that run again after a failure, and quarantine;
 //! - [`outcome`]: handing the outcomes that arrived to their job's reader;
 //! - [`handshake`]: start-up (HELLO) and shutdown (STOP, BYE);
 //! - [`abort`]: waiting with an eye on signals and dead workers, and ending the job;
@@ -28,6 +29,7 @@ mod handshake;
 pub(crate) mod jobs;
 mod outcome;
 mod receive;
+mod retry;
 pub(crate) mod schedule;
 mod share;
 #[cfg(test)]
