@@ -140,30 +140,6 @@ pub(crate) struct TaskHeader {
 const TASK_HEADER_LEN: usize = 4 + 8 + 8 + 4;
 const TASK_COUNT_AT: usize = TASK_HEADER_LEN - 4;
 
-impl TaskHeader {
-    /// The header a TASK frame starts with, read at fixed offsets; `None` when the frame is
-    /// shorter (its decoding then says which field is cut off).
-    #[inline]
-    fn read(bytes: &[u8]) -> Option<TaskHeader> {
-        let h: &[u8; TASK_HEADER_LEN] = bytes.first_chunk()?;
-        Some(TaskHeader {
-            job: u32::from_le_bytes(*h.first_chunk().expect("4 of 24 bytes")),
-            task: le_u64(h, 4),
-            first: le_u64(h, 12),
-            count: u32::from_le_bytes(*h.last_chunk().expect("4 of 24 bytes")),
-        })
-    }
-}
-
-/// The little-endian `u64` at `at` of a fixed-size header (the bounds are checked when the
-/// program is compiled).
-#[inline(always)]
-fn le_u64<const N: usize>(header: &[u8; N], at: usize) -> u64 {
-    let mut b = [0; 8];
-    b.copy_from_slice(&header[at..at + 8]);
-    u64::from_le_bytes(b)
-}
-
 /// Starts a TASK frame in `buf` (cleared first) with a count of zero; add items with
 /// [`push_item`] and set the count with [`finish_task_frame`].
 pub(crate) fn begin_task_frame(buf: &mut Vec<u8>, job: u32, task: u64, first: u64) {
@@ -405,15 +381,10 @@ impl ResultFrame {
     /// message).
     pub(crate) fn decode_parts(bytes: &[u8], parts: &[Part]) -> Result<ResultFrame, ProtocolError> {
         let mut r = Reader::with_parts(bytes, parts, "RESULT");
-        let header = match bytes.first_chunk::<RESULT_HEADER_LEN>() {
-            Some(h) => {
+        let header = match ResultHeader::read(bytes) {
+            Some(header) => {
                 r.pos = RESULT_HEADER_LEN;
-                ResultHeader {
-                    job: u32::from_le_bytes(*h.first_chunk().expect("4 of 24 bytes")),
-                    first: le_u64(h, 4),
-                    count: u32::from_le_bytes(*h[12..].first_chunk().expect("4 of 12 bytes")),
-                    busy_ns: le_u64(h, 16),
-                }
+                header
             }
             None => ResultHeader {
                 job: r.u32("job id")?,

@@ -1,6 +1,8 @@
 //! Reading a frame: bounds-checked, little endian, out-of-band parts in their places.
 
-use super::{LONG, ProtocolError, malformed};
+use super::{
+    LONG, ProtocolError, RESULT_HEADER_LEN, ResultHeader, TASK_HEADER_LEN, TaskHeader, malformed,
+};
 use crate::frame::Part;
 
 /// A bounds-checked little-endian reader over one frame: its in-band bytes, and the
@@ -171,5 +173,44 @@ impl<'a> Reader<'a> {
                 self.frame
             )))
         }
+    }
+}
+
+impl TaskHeader {
+    /// The header a TASK frame starts with, read at fixed offsets; `None` when the frame is
+    /// shorter (its decoding then says which field is cut off).
+    #[inline]
+    pub(super) fn read(bytes: &[u8]) -> Option<TaskHeader> {
+        let h: &[u8; TASK_HEADER_LEN] = bytes.first_chunk()?;
+        Some(TaskHeader {
+            job: u32::from_le_bytes(*h.first_chunk().expect("4 of 24 bytes")),
+            task: le_u64(h, 4),
+            first: le_u64(h, 12),
+            count: u32::from_le_bytes(*h.last_chunk().expect("4 of 24 bytes")),
+        })
+    }
+}
+
+/// The little-endian `u64` at `at` of a fixed-size header (the bounds are checked when the
+/// program is compiled).
+#[inline(always)]
+fn le_u64<const N: usize>(header: &[u8; N], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&header[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+impl ResultHeader {
+    /// The header a RESULT frame starts with, read at fixed offsets; `None` when the frame
+    /// is shorter (its decoding then says which field is cut off).
+    #[inline]
+    pub(super) fn read(bytes: &[u8]) -> Option<ResultHeader> {
+        let h: &[u8; RESULT_HEADER_LEN] = bytes.first_chunk()?;
+        Some(ResultHeader {
+            job: u32::from_le_bytes(*h.first_chunk().expect("4 of 24 bytes")),
+            first: le_u64(h, 4),
+            count: u32::from_le_bytes(*h[12..].first_chunk().expect("4 of 12 bytes")),
+            busy_ns: le_u64(h, 16),
+        })
     }
 }

@@ -136,6 +136,26 @@ fn result_frame_round_trip() {
 }
 
 #[test]
+fn a_cut_header_names_the_field_it_cuts() {
+    // Headers are read at fixed offsets when whole; a cut one still says which field is short.
+    let task = task_frame(&[b"abc"]);
+    assert_eq!(
+        TaskFrame::decode(&task[..15]).unwrap_err().0,
+        "TASK frame: first index needs 8 bytes at offset 12 but only 3 remain"
+    );
+    assert_eq!(peek_task_header(&task[..23]), None);
+    assert_eq!(
+        peek_task_header(&task).map(|h| (h.job, h.first, h.count)),
+        Some((7, 40, 1))
+    );
+    let result = result_frame();
+    assert_eq!(
+        ResultFrame::decode(&result[..17]).unwrap_err().0,
+        "RESULT frame: busy time needs 8 bytes at offset 16 but only 1 remain"
+    );
+}
+
+#[test]
 fn result_frame_rejects_bad_status_and_truncation() {
     let good = result_frame();
     for cut in 0..good.len() {
