@@ -83,6 +83,17 @@ impl WorkerSlot {
         self.unsettled = false;
     }
 
+    /// Where item `index` of a job of `task` ran: on this worker.
+    fn provenance(&self, task: &'static str, index: u64, earlier: Vec<String>) -> Provenance<'_> {
+        Provenance {
+            index,
+            task,
+            rank: self.rank,
+            host: &self.host,
+            earlier,
+        }
+    }
+
     /// Chunks it holds, as the schedule sees it: full when it must get no more.
     fn load(&self) -> usize {
         if self.quarantined {

@@ -37,14 +37,7 @@ impl Master {
                 let index = *next_index;
                 *next_index += 1;
                 *left -= 1;
-                let slot = &self.workers[*worker];
-                let origin = Provenance {
-                    index,
-                    task: job.task,
-                    rank: slot.rank,
-                    host: &slot.host,
-                    earlier: Vec::new(),
-                };
+                let origin = self.workers[*worker].provenance(job.task, index, Vec::new());
                 let raw = match outcomes.next(frame) {
                     Some((Status::Ok, bytes)) => RawOutcome::Value(bytes, None),
                     other => failed_outcome(&mut self.meter, *worker, other),
@@ -77,15 +70,8 @@ impl Master {
                     }
                 };
                 *left -= 1;
-                let slot = &self.workers[*worker];
                 let earlier = earlier_messages(&mut job.earlier, index);
-                let origin = Provenance {
-                    index,
-                    task: job.task,
-                    rank: slot.rank,
-                    host: &slot.host,
-                    earlier,
-                };
+                let origin = self.workers[*worker].provenance(job.task, index, earlier);
                 let raw = match item {
                     Some((Status::Ok, bytes, part)) => RawOutcome::Value(
                         bytes,
