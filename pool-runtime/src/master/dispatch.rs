@@ -206,6 +206,7 @@ impl Master {
             let first = inputs.next_index();
             protocol::begin_task_frame(&mut frame, id, task_id, first);
             // Parts are pushed only for inputs encoded: none when the loop goes round again.
+            debug_assert!(parts.is_empty(), "parts of inputs not in the frame");
             let encoded = inputs.encode_into(
                 &mut frame,
                 out_of_band.then_some(&mut parts),

@@ -232,9 +232,7 @@ impl<'a> TaskFrame<'a> {
         };
         if parts.is_empty() {
             for _ in 0..header.count {
-                if r.short_bytes().is_none() {
-                    r.bytes("item")?;
-                }
+                r.length_prefixed("item")?;
             }
         } else {
             for _ in 0..header.count {
@@ -253,10 +251,7 @@ impl<'a> TaskFrame<'a> {
     /// checked them.
     pub(crate) fn items(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let mut r = Reader::new(&self.bytes[TASK_HEADER_LEN..], "TASK");
-        (0..self.header.count).map(move |_| match r.short_bytes() {
-            Some(item) => item,
-            None => r.bytes("item").unwrap_or_default(),
-        })
+        (0..self.header.count).map(move |_| r.length_prefixed("item").unwrap_or_default())
     }
 
     /// Each item's in-band bytes and the index of its out-of-band part, which ends it.
@@ -401,10 +396,7 @@ impl ResultFrame {
                 )));
             };
             let (bytes, part) = if parts.is_empty() {
-                match r.short_bytes() {
-                    Some(bytes) => (bytes, None),
-                    None => (r.bytes("outcome")?, None),
-                }
+                (r.length_prefixed("outcome")?, None)
             } else {
                 r.item("outcome")?
             };
@@ -453,10 +445,7 @@ impl Outcomes {
         r.pos = self.pos;
         let status = Status::from_raw(*frame.get(r.pos)?)?;
         r.pos += 1;
-        let bytes = match r.short_bytes() {
-            Some(bytes) => bytes,
-            None => r.bytes("outcome").ok()?,
-        };
+        let bytes = r.length_prefixed("outcome").ok()?;
         self.pos = r.pos;
         self.left -= 1;
         Some((status, bytes))

@@ -115,6 +115,16 @@ impl<'a> Reader<'a> {
         Some(out)
     }
 
+    /// [`Reader::bytes`], through [`Reader::short_bytes`]: the read of every item and
+    /// outcome of a frame without out-of-band parts.
+    #[inline]
+    pub(super) fn length_prefixed(&mut self, what: &str) -> Result<&'a [u8], ProtocolError> {
+        match self.short_bytes() {
+            Some(bytes) => Ok(bytes),
+            None => self.bytes(what),
+        }
+    }
+
     /// A length-prefixed item whose end may be an out-of-band part: its in-band bytes, and
     /// the index of its part.
     #[inline]
