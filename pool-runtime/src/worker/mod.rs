@@ -3,7 +3,8 @@
 //! Besides chunks, the master may send: CONTEXT (where this worker is, right after the
 //! handshake), SHARE (a value broadcast to every worker), FREE (shared values dropped on the
 //! master), FOLD and FOLD_END (a job whose chunks are folded here, see [`fold`]). Worker
-//! states ([`crate::state`]) live in this thread until STOP.
+//! states ([`crate::state`]) live in this thread until STOP. Each RESULT frame says how long
+//! its chunk ran ([`clock`]).
 
 mod clock;
 mod fold;
