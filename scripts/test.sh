@@ -12,6 +12,9 @@ step() { echo "--- $1 (at ${SECONDS} s)"; }
 step "format, lints and docs"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The internals' docs too (a link that names nothing misleads the next reader), before the
+# public docs, which then take their place in target/doc.
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps -p pool-runtime -p pool-macros --document-private-items --quiet
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --quiet
 # The tests under Slurm mostly wait (about 2 minutes, for a real time limit): their binary
 # runs in the background, beside the other tests, the examples and the MPICH pass, and is

@@ -26,7 +26,7 @@ pub(crate) use deadline::{DEADLINE_VAR, DeadlineSpec, deadline};
 /// The environment variable that asks a single process for `N` spawned workers.
 pub(crate) const WORKERS_VAR: &str = "POOL_WORKERS";
 
-/// The environment variable that changes the spawn [`timeout`] (seconds).
+/// The environment variable that changes the spawn timeout ([`spawn_timeout`], seconds).
 pub(crate) const TIMEOUT_VAR: &str = "POOL_SPAWN_TIMEOUT";
 
 /// The environment variable with the number of worker threads of a single process.

@@ -11,7 +11,7 @@
 //! Spawning may fail (an MPI without working singleton spawn, such as MPICH 4.0.2 here, or
 //! too few slots) or hang inside MPI. Errors of `MPI_Comm_spawn` are returned, not fatal,
 //! and a [`Watchdog`] ends the master with a clear error if the workers have not all said
-//! HELLO within [`timeout`]: never a hang.
+//! HELLO within the spawn timeout ([`crate::env::spawn_timeout`]): never a hang.
 
 use std::ffi::{CString, OsString};
 use std::os::raw::{c_char, c_int};

@@ -224,10 +224,7 @@ impl Journal {
         Ok((journal, replayed))
     }
 
-    /// Appends the outcomes of one RESULT frame (already validated) with a single write, and
-    /// flushes to the disk if the last flush is more than a second old. `digests` are the
-    /// items' input digests, in order; `keep(index)` says which outcomes are final (an item
-    /// that runs again is not recorded yet).
+    /// [`Journal::append_parted`] of a frame without out-of-band parts.
     #[cfg(test)]
     pub(crate) fn append_frame(
         &mut self,
@@ -239,8 +236,11 @@ impl Journal {
         self.append_parted(header, (frame, &[]), digests, keep)
     }
 
-    /// [`Journal::append_frame`] of a frame with out-of-band parts ([`crate::frame`]): each
-    /// record holds its outcome's every byte, those of its part included.
+    /// Appends the outcomes of one RESULT frame (already validated) with a single write, and
+    /// flushes to the disk if the last flush is more than a second old. `digests` are the
+    /// items' input digests, in order; `keep(index)` says which outcomes are final (an item
+    /// that runs again is not recorded yet). A frame's out-of-band parts ([`crate::frame`])
+    /// are in their records: each holds its outcome's every byte, those of its part included.
     pub(crate) fn append_parted(
         &mut self,
         header: &ResultHeader,

@@ -2,7 +2,7 @@
 //! deadline ([`Options::deadline`](crate::Options::deadline), `POOL_DEADLINE`, or the end time
 //! of the Slurm job, whichever comes first), so that a job ends with a full journal rather
 //! than being killed with work half done. The call then fails with
-//! [`Error::Deadline`](crate::Error::Deadline), which says how many inputs were not started.
+//! [`crate::Error::Deadline`], which says how many inputs were not started.
 //!
 //! The decision, [`fit`], is a pure function: a chunk for worker `w` is sent when
 //! `SAFETY × (what w already holds + the chunk's items × item time × w's slowness)` still ends

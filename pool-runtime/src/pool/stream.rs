@@ -101,7 +101,7 @@ pub struct MapUnordered<'p, T: Task, I> {
     /// The deadline that stopped the job before every input was sent.
     pub(super) deadline_error: Option<Error>,
     pub(super) progress: Progress,
-    /// With [`Options::stats`]: the pool's statistics when the call began.
+    /// With [`Options::stats`](crate::Options::stats): the pool's statistics when the call began.
     pub(super) report: Option<Stats>,
     /// Large borrowed inputs are sent from the caller's memory (see [`MapUnordered::lend`]).
     pub(super) lent: bool,

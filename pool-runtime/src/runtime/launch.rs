@@ -1,4 +1,4 @@
-//! [`Launch`]: [`run`](super::run) with options (a setup function on every rank, spawn mode).
+//! [`Launch`]: [`super::run`] with options (a setup function on every rank, spawn mode).
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! [`local`]: a pool of worker threads that returns, for tests and libraries.
+//! [`local()`]: a pool of worker threads that returns, for tests and libraries.
 
 use super::*;
 

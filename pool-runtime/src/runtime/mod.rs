@@ -5,7 +5,7 @@
 //! starts MPI: rank 0 is the master, every other rank a worker. Started any other way, it is
 //! one process that runs its tasks on worker threads, without MPI at all: no `MPI_Init`,
 //! which costs about 0.3 s, so a small program starts in milliseconds. Spawn mode
-//! (`POOL_WORKERS`) starts MPI to start its workers. [`local`] is a pool of worker threads that
+//! (`POOL_WORKERS`) starts MPI to start its workers. [`local()`] is a pool of worker threads that
 //! returns, for tests and libraries. Every mode drives the master the same way ([`drive`]).
 
 mod launch;
