@@ -480,4 +480,6 @@ impl Outcomes {
 }
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod tests;
