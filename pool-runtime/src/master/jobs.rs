@@ -173,6 +173,14 @@ impl Job {
         Some(busy_ns as f64 / f64::from(count))
     }
 
+    /// True when no item of a result of this job runs again (no retries, or nobody reads the
+    /// outcomes) and no copy of its chunks is kept (for retries or a timeout): its outcomes
+    /// need no look on arrival, unless the worker has a run of failures to end.
+    #[inline]
+    pub(crate) fn runs_nothing_again(&self) -> bool {
+        self.kept.is_empty() && (self.retries == 0 || self.abandoned)
+    }
+
     /// What arrived for `chunk`, which was in flight, with `ready` of its outcomes to read.
     #[inline]
     pub(crate) fn arrive(&mut self, chunk: Chunk, arrived: Arrived, ready: u32) {

@@ -109,11 +109,7 @@ impl Master {
         // `route_result` (the master's time per tiny task is mostly fetching its code).
         let usual = parts.is_empty() && !self.workers[w].unsettled && chunk.count > 0;
         if let Some(job) = self.jobs.get_mut(chunk.job).filter(|job| {
-            usual
-                && job.retries == 0
-                && job.kept.is_empty()
-                && job.journal.is_none()
-                && !job.abandoned
+            usual && job.runs_nothing_again() && job.journal.is_none() && !job.abandoned
         }) {
             if let Ok(f) = ResultFrame::decode(&bytes).map(|f| f.header) {
                 if chunk.answered_by(&f) {

@@ -19,13 +19,7 @@ impl Master {
         frame: (&[u8], &[Part]),
     ) -> Vec<u64> {
         match self.jobs.get(chunk.job) {
-            Some(job)
-                if job.kept.is_empty()
-                    && (job.retries == 0 || job.abandoned)
-                    && !self.workers[w].unsettled =>
-            {
-                Vec::new()
-            }
+            Some(job) if job.runs_nothing_again() && !self.workers[w].unsettled => Vec::new(),
             Some(_) => self.failures_of(w, chunk, header, frame),
             None => Vec::new(),
         }
